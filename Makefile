@@ -1,0 +1,64 @@
+# geolesson: two commands do everything (see README.md)
+#   make book   install, build the offline mirror's data, start it, execute and render the book
+#               into _build/html, stop the mirror
+#   make test   install, build the mirror's data, run the test suite (which builds the book too)
+
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+JB_FLAGS := --all -W -n --keep-going
+
+.PHONY: book test install system-deps mirror clean
+
+book: install mirror
+	@set -euo pipefail; \
+	if $(BIN)/geolesson mirror status >/dev/null; then started=0; else started=1; $(BIN)/geolesson mirror start; fi; \
+	trap '[ $$started = 1 ] && $(BIN)/geolesson mirror stop' EXIT; \
+	start=$$(date +%s); \
+	$(BIN)/jupyter-book build . $(JB_FLAGS); \
+	echo "book built in $$(( $$(date +%s) - start )) s: open _build/html/index.html"
+
+test: install mirror
+	$(BIN)/python -m pytest
+
+mirror: install
+	$(BIN)/geolesson mirror build
+
+install: system-deps $(STAMP)
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
+	  { echo "error: Python >= 3.11 is needed; $(PYTHON) is $$($(PYTHON) --version 2>&1). Install python3.11 or set PYTHON=..."; exit 1; }
+	@$(PYTHON) -m venv --help >/dev/null 2>&1 && [ -x "$$($(PYTHON) -c 'import sys; print(sys.executable)')" ] || \
+	  { echo "error: the venv module is missing; on Debian/Ubuntu: sudo apt-get install python3-venv"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e ".[book,test]"
+	touch $(STAMP)
+
+# PostgreSQL + PostGIS for the mirror's STAC database. Installed with apt where missing
+# (directly as root, else with passwordless sudo); otherwise stop and say what to install.
+system-deps:
+	@set -euo pipefail; \
+	have_postgis() { ls /usr/share/postgresql/*/extension/postgis.control >/dev/null 2>&1 || \
+	  { command -v pg_config >/dev/null && [ -f "$$(pg_config --sharedir)/extension/postgis.control" ]; }; }; \
+	if have_postgis; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ]; then SUDO=""; elif sudo -n true 2>/dev/null; then SUDO="sudo -n"; else \
+	  echo "error: PostgreSQL with PostGIS is missing and cannot be installed without root."; \
+	  echo "  Debian/Ubuntu: sudo apt-get install postgresql postgresql-postgis   (or postgresql-<version>-postgis-3)"; \
+	  echo "  conda:         conda env create -f environment.yml   (includes postgresql and postgis)"; exit 1; fi; \
+	if ! command -v apt-get >/dev/null; then \
+	  echo "error: PostgreSQL with PostGIS is missing and this system has no apt-get; use conda: conda env create -f environment.yml"; exit 1; fi; \
+	echo "installing PostgreSQL and PostGIS with apt-get ..."; \
+	export DEBIAN_FRONTEND=noninteractive; \
+	$$SUDO apt-get update -qq; \
+	$$SUDO apt-get install -y -qq --no-install-recommends postgresql >/dev/null; \
+	pgver=$$(ls /usr/lib/postgresql | sort -n | tail -1); \
+	$$SUDO apt-get install -y -qq --no-install-recommends "postgresql-$$pgver-postgis-3" >/dev/null; \
+	have_postgis || { echo "error: PostGIS still missing after apt-get install postgresql-$$pgver-postgis-3"; exit 1; }
+
+clean:
+	-$(BIN)/geolesson mirror stop
+	rm -rf _build

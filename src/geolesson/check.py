@@ -1,0 +1,89 @@
+"""``geolesson check``: the install self-test a learner runs first.
+
+Each line says ok or FAILED, with a hint for the failures. Returns True when all pass.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Callable
+
+REQUIRED = ("numpy", "xarray", "rasterio", "rioxarray", "pystac_client", "geopandas", "pyproj", "matplotlib", "cql2")
+
+
+def _imports() -> str:
+    missing = []
+    for name in REQUIRED:
+        try:
+            importlib.import_module(name)
+        except ImportError as exc:
+            missing.append(f"{name} ({exc})")
+    if missing:
+        raise RuntimeError("cannot import " + ", ".join(missing))
+    return f"{len(REQUIRED)} packages import"
+
+
+def _versions() -> str:
+    import pyproj
+    import rasterio
+
+    return f"GDAL {rasterio.__gdal_version__}, PROJ {pyproj.proj_version_str}, rasterio {rasterio.__version__}"
+
+
+def _endpoint() -> str:
+    from geolesson import sources
+
+    mode = sources.source_mode()
+    url = sources.stac_api_url("earth-search")
+    import httpx
+
+    r = httpx.get(url, timeout=20)
+    r.raise_for_status()
+    return f"{mode} STAC API answers at {url}"
+
+
+def _search() -> str:
+    from geolesson import sources
+
+    client = sources.open_client("earth-search")
+    items = list(client.search(collections=["sentinel-2-l2a"], bbox=[27.86, 36.0, 28.06, 36.22],
+                               datetime="2023-07-01/2023-07-31", max_items=1).items())
+    if not items:
+        raise RuntimeError("the search returned no item")
+    _search.item = items[0]
+    return f"search found {items[0].id}"
+
+
+def _read() -> str:
+    import rasterio
+    from rasterio.windows import Window
+
+    from geolesson import sources
+
+    item = getattr(_search, "item", None)
+    if item is None:
+        raise RuntimeError("skipped: the search failed")
+    href = sources.sign(item.assets["red"].href)
+    with rasterio.Env(**sources.GDAL_HTTP_OPTIONS), rasterio.open(href) as ds:
+        block = ds.read(1, window=Window(0, 0, 256, 256))
+    return f"read a 256x256 window of {item.id} red ({block.dtype}, mean DN {block.mean():.0f})"
+
+
+CHECKS: list[tuple[str, Callable[[], str], str]] = [
+    ("imports", _imports, "reinstall: `make book` (or `pip install -e .[book]`), or use environment.yml"),
+    ("GDAL/PROJ", _versions, "rasterio or pyproj is broken; reinstall them from wheels or conda-forge"),
+    ("data source", _endpoint, "mirror mode: `geolesson mirror build` then `geolesson mirror start`; live mode: check your internet connection"),
+    ("STAC search", _search, "the API answered but searching failed: `geolesson mirror stop` then `start`, or check the live service"),
+    ("COG window read", _read, "GDAL could not read over HTTP: check the GDAL_* options in geolesson.sources"),
+]
+
+
+def run_checks(print_fn=print) -> bool:
+    ok = True
+    for name, check, hint in CHECKS:
+        try:
+            print_fn(f"ok      {name}: {check()}")
+        except Exception as exc:  # a self-test reports every failure, whatever it is
+            ok = False
+            print_fn(f"FAILED  {name}: {exc}\n        hint: {hint}")
+    return ok

@@ -1,0 +1,49 @@
+"""The book builds and executes end to end against the mirror (the notebook test), offline."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+HTML = ROOT / "_build" / "html"
+CHAPTERS = ["book/01_search", "book/02_access_cogs"]
+
+
+@pytest.fixture(scope="module")
+def built_book(mirror):
+    jb = Path(sys.executable).parent / "jupyter-book"
+    r = subprocess.run([str(jb), "build", ".", "--all", "-W", "-n", "--keep-going"], cwd=ROOT,
+                       capture_output=True, text=True, timeout=1800)
+    assert r.returncode == 0, r.stdout[-5000:] + r.stderr[-5000:]
+    return HTML
+
+
+@pytest.mark.book
+def test_every_page_is_rendered(built_book):
+    for page in ["index", "book/intro", "book/setup", *CHAPTERS]:
+        assert (built_book / f"{page}.html").is_file(), page
+
+
+@pytest.mark.book
+@pytest.mark.parametrize("chapter", CHAPTERS)
+def test_chapters_are_executed_with_figures_and_hidden_solutions(built_book, chapter):
+    html = (built_book / f"{chapter}.html").read_text()
+    assert len(re.findall(r"<img[^>]+src=\"[^\"]*_images/", html)) >= 2  # figures made by executed cells
+    assert "Traceback" not in html
+    assert html.count('class="exercise') >= 3
+    assert html.count("dropdown") >= 3  # solutions hidden by default
+    assert "SIMULATED" in html or "simulated" in html
+
+
+@pytest.mark.book
+def test_pages_need_no_internet(built_book):
+    for page in built_book.rglob("*.html"):
+        html = page.read_text()
+        external = re.findall(r"<script[^>]+src=\"(https?://[^\"]+)\"", html)
+        external += re.findall(r"<link[^>]+href=\"(https?://[^\"]+\.(?:css|js))\"", html)
+        assert not external, (page, external)

@@ -1,0 +1,84 @@
+"""The mirror's COG file server: HTTP Range, counters, refusal of paths outside its root, loopback only."""
+
+from __future__ import annotations
+
+import http.client
+import os
+
+import httpx
+import numpy as np
+import psutil
+import pytest
+import rasterio
+from rasterio.windows import Window
+
+from geolesson import sources
+from geolesson.mirror.build import files_dir
+
+
+@pytest.fixture(scope="module")
+def red(mirror, local_items):
+    rel = local_items[3]["assets"]["red"]["href"].lstrip("/")
+    return mirror["files_url"] + rel, files_dir() / rel
+
+
+def test_range_request_answers_206_with_exact_bytes(red):
+    url, path = red
+    r = httpx.get(url, headers={"Range": "bytes=1000-1999"})
+    assert r.status_code == 206
+    assert r.headers["content-range"] == f"bytes 1000-1999/{path.stat().st_size}"
+    assert "content-encoding" not in r.headers  # no compression of ranged COG bytes
+    with open(path, "rb") as f:
+        f.seek(1000)
+        assert r.content == f.read(1000)
+
+
+def test_window_read_over_http_equals_local_read(red):
+    url, path = red
+    window = Window(700, 300, 600, 500)  # spans four 512 blocks
+    with rasterio.Env(**sources.GDAL_HTTP_OPTIONS):
+        with rasterio.open(url) as remote, rasterio.open(path) as local:
+            np.testing.assert_array_equal(remote.read(1, window=window), local.read(1, window=window))
+            np.testing.assert_array_equal(remote.read(1, out_shape=(256, 256)), local.read(1, out_shape=(256, 256)))
+
+
+def test_counters_count_requests_and_bytes_per_file(mirror, red):
+    url, path = red
+    key = url[len(mirror["files_url"]):]
+    before = sources.request_counts()["files"].get(key, {"requests": 0, "bytes": 0})
+    httpx.get(url, headers={"Range": "bytes=0-4095"})
+    httpx.get(url, headers={"Range": "bytes=10000-10099"})
+    after = sources.request_counts()["files"][key]
+    assert after["requests"] - before["requests"] == 2
+    assert after["bytes"] - before["bytes"] == 4096 + 100
+
+
+def test_counters_reset(mirror, red):
+    httpx.get(red[0], headers={"Range": "bytes=0-9"})
+    sources.reset_request_counts()
+    assert sources.request_counts()["total"] == {"requests": 0, "bytes": 0}
+
+
+@pytest.mark.parametrize("path", [
+    "/files/../stac/items.ndjson",
+    "/files/%2e%2e/stac/items.ndjson",
+    "/files/..%2fstac/items.ndjson",
+    "/files/../../../../etc/passwd",
+])
+def test_paths_outside_the_root_are_refused(mirror, path):
+    conn = http.client.HTTPConnection("127.0.0.1", mirror["api_port"], timeout=10)
+    conn.request("GET", path)  # sent as is: http.client does not normalise ".."
+    response = conn.getresponse()
+    body = response.read()
+    assert response.status in (400, 404), (path, response.status)
+    assert b"sentinel-2-l2a" not in body and b"root:" not in body
+
+
+def test_every_listening_socket_is_on_loopback(mirror):
+    pids = {int(mirror["api_pid"])}
+    pg_pid = int((open(os.path.join(mirror["pgdata"], "postmaster.pid")).readline()))
+    pids.add(pg_pid)
+    listening = [c for c in psutil.net_connections(kind="inet") if c.status == psutil.CONN_LISTEN and c.pid in pids]
+    ports = {c.laddr.port for c in listening}
+    assert {mirror["api_port"], mirror["pg_port"]} <= ports
+    assert {c.laddr.ip for c in listening} == {"127.0.0.1"}

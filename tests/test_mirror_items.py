@@ -1,0 +1,69 @@
+"""The mirror's items carry Earth Search v1's schema, and its COGs are real COGs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rasterio
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "reference-data" / "stac"
+
+EARTH_SEARCH_ASSETS = {"blue", "green", "red", "nir", "swir16", "swir22", "scl", "visual", "thumbnail"}
+EARTH_SEARCH_PROPERTIES = {
+    "platform", "constellation", "instruments", "eo:cloud_cover", "proj:epsg", "mgrs:utm_zone",
+    "mgrs:latitude_band", "mgrs:grid_square", "grid:code", "view:sun_azimuth", "view:sun_elevation",
+    "s2:nodata_pixel_percentage", "s2:vegetation_percentage", "s2:water_percentage",
+    "s2:high_proba_clouds_percentage", "s2:processing_baseline", "s2:product_type", "datetime",
+}
+
+
+def test_items_carry_earth_search_v1_keys(mirror):
+    import httpx
+
+    # the raw JSON: pystac >= 1.15 migrates proj:epsg to proj:code when it loads an item
+    page = httpx.post(mirror["api_url"] + "search", json={"collections": ["sentinel-2-l2a"], "limit": 1}).json()
+    item = page["features"][0]
+    assert EARTH_SEARCH_ASSETS <= set(item["assets"])
+    assert EARTH_SEARCH_PROPERTIES <= set(item["properties"])
+    assert item["properties"]["proj:epsg"] == 32635
+    red = item["assets"]["red"]
+    assert red["type"] == "image/tiff; application=geotiff; profile=cloud-optimized"
+    assert red["roles"] == ["data", "reflectance"]
+    assert red["raster:bands"][0]["scale"] == 0.0001 and red["raster:bands"][0]["offset"] == -0.1
+    assert red["gsd"] == 10 and item["assets"]["swir16"]["gsd"] == 20
+    assert red["eo:bands"][0]["common_name"] == "red"
+
+
+@pytest.mark.skipif(not SHARED.is_dir(), reason="reference data lives beside the repository only on developer machines and CI")
+def test_asset_fields_match_a_real_earth_search_item(local_items):
+    real = json.loads((SHARED / "earth-search-v1_sentinel-2-l2a_item_S2A_13TDE_20231008_0_L2A.json").read_text())
+    ours = local_items[0]
+    for key in EARTH_SEARCH_ASSETS:
+        assert set(ours["assets"][key]) == set(real["assets"][key]), key
+    assert EARTH_SEARCH_PROPERTIES <= set(real["properties"])
+
+
+def test_cloud_cover_agrees_with_the_scl_band(mirror, local_items):
+    item = max(local_items, key=lambda it: 0 < it["properties"]["eo:cloud_cover"] < 90 and it["properties"]["eo:cloud_cover"])
+    with rasterio.open(mirror["files_url"] + item["assets"]["scl"]["href"].lstrip("/")) as ds:
+        scl = ds.read(1)
+    valid = scl > 0
+    cloudy = np.isin(scl, [8, 9, 10]) & valid
+    assert item["properties"]["eo:cloud_cover"] == pytest.approx(100 * cloudy.sum() / valid.sum(), abs=1e-4)
+
+
+def test_mirror_cogs_pass_cog_validate(mirror, local_items):
+    from rio_cogeo.cogeo import cog_validate
+
+    item = local_items[0]
+    for key in ("red", "swir16", "scl", "visual"):
+        href = mirror["files_url"] + item["assets"][key]["href"].lstrip("/")
+        valid, errors, _ = cog_validate(href, quiet=True)
+        assert valid, (key, errors)
+        with rasterio.open(href) as ds:
+            assert ds.overviews(1) and ds.block_shapes[0][0] < ds.height
+            assert list(ds.transform)[:6] == item["assets"][key]["proj:transform"]
+            assert [ds.height, ds.width] == item["assets"][key]["proj:shape"]
