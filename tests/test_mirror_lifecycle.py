@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -74,3 +75,13 @@ def test_busy_port_gets_a_free_one(mirror):
         geolesson("mirror", "stop")
     # back on the usual port for the tests that follow
     assert geolesson("mirror", "start").returncode == 0
+
+
+def test_a_notebook_that_finds_no_mirror_starts_it(mirror):
+    assert geolesson("mirror", "stop").returncode == 0
+    code = "from geolesson.sources import stac_api_url; print(stac_api_url('earth-search'))"
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                       env={**os.environ, "GEOLESSON_SOURCE": "mirror"})
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip().startswith("http://127.0.0.1:")
+    assert geolesson("mirror", "status").returncode == 0

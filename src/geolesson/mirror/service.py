@@ -158,6 +158,9 @@ def start(log=print) -> dict:
         "GEOLESSON_FILES_ROOT": str(files_dir(home)),
         "PGHOST": HOST, "PGPORT": str(pg_port), "PGUSER": database.SUPERUSER,
         "PGPASSWORD": "", "PGDATABASE": database.DATABASE,
+        # hydrate items (merge the collection's item_assets back in) in Python: pgstac's SQL
+        # hydration costs ~4 ms per item, most of a search's time (44 of 52 ms for 10 items)
+        "USE_API_HYDRATE": "true",
     }
     env.pop("ENABLED_EXTENSIONS", None)  # unset: every read-only extension (query, sort, fields, filter, ...)
     logfile = home / "run" / "api.log"
