@@ -10,9 +10,9 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 JB_FLAGS := --all -W -n --keep-going
 
-.PHONY: book test install system-deps mirror clean
+.PHONY: book test install system-deps mirror vendor clean
 
-book: install mirror
+book: install mirror vendor
 	@set -euo pipefail; \
 	if $(BIN)/geolesson mirror status >/dev/null; then started=0; else started=1; $(BIN)/geolesson mirror start; fi; \
 	trap '[ $$started = 1 ] && $(BIN)/geolesson mirror stop' EXIT; \
@@ -20,11 +20,15 @@ book: install mirror
 	$(BIN)/jupyter-book build . $(JB_FLAGS); \
 	echo "book built in $$(( $$(date +%s) - start )) s: open _build/html/index.html"
 
-test: install mirror
+test: install mirror vendor
 	$(BIN)/python -m pytest
 
 mirror: install
 	$(BIN)/geolesson mirror build
+
+# MathJax for offline pages (git-ignored vendor/, copied into the site; not under _static/)
+vendor:
+	@book/tools/vendor_mathjax.sh
 
 install: system-deps $(STAMP)
 
@@ -38,22 +42,25 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e ".[book,test]"
 	touch $(STAMP)
 
-# PostgreSQL + PostGIS for the mirror's STAC database. Installed with apt where missing
+# PostgreSQL + PostGIS for the mirror's STAC database, npm to vendor MathJax. Installed with apt where missing
 # (directly as root, else with passwordless sudo); otherwise stop and say what to install.
 system-deps:
 	@set -euo pipefail; \
 	have_postgis() { ls /usr/share/postgresql/*/extension/postgis.control >/dev/null 2>&1 || \
 	  { command -v pg_config >/dev/null && [ -f "$$(pg_config --sharedir)/extension/postgis.control" ]; }; }; \
-	if have_postgis; then exit 0; fi; \
+	need=""; have_postgis || need="postgis"; command -v npm >/dev/null || need="$$need npm"; \
+	if [ -z "$$need" ]; then exit 0; fi; \
 	if [ "$$(id -u)" = 0 ]; then SUDO=""; elif sudo -n true 2>/dev/null; then SUDO="sudo -n"; else \
-	  echo "error: PostgreSQL with PostGIS is missing and cannot be installed without root."; \
-	  echo "  Debian/Ubuntu: sudo apt-get install postgresql postgresql-postgis   (or postgresql-<version>-postgis-3)"; \
+	  echo "error: missing:$$need, which cannot be installed without root."; \
+	  echo "  Debian/Ubuntu: sudo apt-get install postgresql postgresql-postgis npm   (or postgresql-<version>-postgis-3)"; \
 	  echo "  conda:         conda env create -f environment.yml   (includes postgresql and postgis)"; exit 1; fi; \
 	if ! command -v apt-get >/dev/null; then \
-	  echo "error: PostgreSQL with PostGIS is missing and this system has no apt-get; use conda: conda env create -f environment.yml"; exit 1; fi; \
-	echo "installing PostgreSQL and PostGIS with apt-get ..."; \
+	  echo "error: missing:$$need, and this system has no apt-get; use conda: conda env create -f environment.yml"; exit 1; fi; \
+	echo "installing with apt-get:$$need ..."; \
 	export DEBIAN_FRONTEND=noninteractive; \
 	$$SUDO apt-get update -qq; \
+	command -v npm >/dev/null || $$SUDO apt-get install -y -qq --no-install-recommends npm >/dev/null; \
+	have_postgis && exit 0; \
 	$$SUDO apt-get install -y -qq --no-install-recommends postgresql >/dev/null; \
 	pgver=$$(ls /usr/lib/postgresql | sort -n | tail -1); \
 	$$SUDO apt-get install -y -qq --no-install-recommends "postgresql-$$pgver-postgis-3" >/dev/null; \

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Vendor MathJax 3 for the book so that built pages render math offline.
 #
-# Fetches the `mathjax` package tarball from the npm registry (with `npm pack`, or curl
-# where npm is missing), checks its published sha512 integrity, and unpacks its `es5/`
+# Fetches the `mathjax` package tarball with `npm pack`, checks its published sha512
+# integrity, and unpacks its `es5/`
 # folder into vendor/html/mathjax/ (git-ignored). _config.yml copies vendor/html/ into
 # the built site (html_extra_path) and points mathjax_path at it.
 #
@@ -12,7 +12,6 @@ set -euo pipefail
 
 VERSION="3.2.2"
 INTEGRITY="sha512-Bt+SSVU8eBG27zChVewOicYs7Xsdt40qm4+UpHyX7k0/O9NliPc+x77k1/FEsPsjKPZGJvtRZM1vO+geW0OhGw=="
-TARBALL_URL="https://registry.npmjs.org/mathjax/-/mathjax-${VERSION}.tgz"
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 DEST="$ROOT/vendor/html/mathjax"
@@ -26,14 +25,11 @@ fi
 TMP="$(mktemp -d)"
 trap 'rm -rf "$TMP"' EXIT
 
-if command -v npm >/dev/null 2>&1; then
-    (cd "$TMP" && npm pack --silent "mathjax@${VERSION}" >/dev/null)
-elif command -v curl >/dev/null 2>&1; then
-    curl --fail --silent --show-error --location -o "$TMP/mathjax-${VERSION}.tgz" "$TARBALL_URL"
-else
-    echo "error: vendoring MathJax needs npm or curl (neither is installed)" >&2
+if ! command -v npm >/dev/null 2>&1; then
+    echo "error: vendoring MathJax for offline pages needs npm: sudo apt-get install npm (or conda install nodejs)" >&2
     exit 1
 fi
+(cd "$TMP" && npm pack --silent "mathjax@${VERSION}" >/dev/null 2>&1)
 TGZ="$TMP/mathjax-${VERSION}.tgz"
 if [[ ! -f "$TGZ" ]]; then
     echo "error: could not download mathjax@${VERSION}" >&2
