@@ -135,7 +135,10 @@ def count_reads(href: str):
     """Count the HTTP requests and bytes the mirror serves for ``href`` inside the ``with`` block.
 
     Uses the offline mirror's server-side counters, so it sees exactly what crossed the
-    wire (GDAL's header read, Range requests, retries), whoever made them.
+    wire (GDAL's header read, Range requests, retries), whoever made them. What crossed
+    depends on what this process read before: GDAL caches downloaded blocks and headers per
+    URL, and xarray keeps files open. For a cold measurement open and close the file inside
+    the block and set ``CPL_VSIL_CURL_NON_CACHED`` (or use a fresh process).
 
     Raises:
         ValueError: ``href`` is not served by the running mirror, or the source is live.
