@@ -1,0 +1,420 @@
+"""geolesson.chips: chip grid, statistics, GeoParquet round trip, chip reads, errors.
+
+The data are made here: small COGs (odd sizes) and a pystac.Item with proj:* and raster:bands.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from datetime import UTC, datetime
+
+import numpy as np
+import pandas as pd
+import pystac
+import pytest
+import rasterio
+from rasterio.transform import from_origin
+
+from geolesson import chips
+from geolesson.indices import reflectance
+
+X0, Y0 = 500000.0, 4000000.0
+CLOUD = (3, 8, 9, 10)
+
+
+def _write(path, data, res, dtype, epsg=32635, blocksize=128):
+    profile = {"driver": "COG", "width": data.shape[1], "height": data.shape[0], "count": 1, "dtype": dtype,
+               "crs": f"EPSG:{epsg}", "transform": from_origin(X0, Y0, res, res), "nodata": 0,
+               "blocksize": blocksize, "compress": "DEFLATE"}
+    with rasterio.open(path, "w", **profile) as dst:
+        dst.write(data.astype(dtype), 1)
+
+
+def _asset(href, shape, res, scale=True, dtype="uint16"):
+    band = {"nodata": 0, "data_type": dtype, "spatial_resolution": res}
+    if scale:
+        band.update(scale=0.0001, offset=-0.1)
+    return pystac.Asset(href=str(href), media_type=pystac.MediaType.COG, roles=["data"], extra_fields={
+        "proj:shape": list(shape), "proj:transform": [res, 0.0, X0, 0.0, -res, Y0],
+        "raster:bands": [band]})
+
+
+def make_item(tmp_path, shape10=(1000, 700), scl=None, seed=0, item_id="T_1", epsg_field=("proj:epsg", 32635),
+              bands=("red", "green", "blue", "nir"), with_swir=True):
+    """A torchgeo-style synthetic scene: 10 m bands, a 20 m swir16 and SCL; returns (item, arrays)."""
+    rng = np.random.default_rng(seed)
+    folder = tmp_path / item_id
+    folder.mkdir()
+    h, w = shape10
+    shape20 = (math.ceil(h / 2), math.ceil(w / 2))
+    arrays, assets = {}, {}
+    for i, key in enumerate(bands):
+        a = rng.integers(1, 10000, size=shape10).astype("uint16")
+        a[:3, :5] = 0  # some nodata
+        _write(folder / f"{key}.tif", a, 10, "uint16")
+        arrays[key] = a
+        assets[key] = _asset(folder / f"{key}.tif", shape10, 10.0)
+    if with_swir:
+        a = rng.integers(1, 10000, size=shape20).astype("uint16")
+        _write(folder / "swir16.tif", a, 20, "uint16")
+        arrays["swir16"] = a
+        assets["swir16"] = _asset(folder / "swir16.tif", shape20, 20.0)
+    if scl is None:
+        scl = rng.integers(0, 12, size=shape20).astype("uint8")
+    _write(folder / "scl.tif", scl, 20, "uint8")
+    arrays["scl"] = scl
+    assets["scl"] = _asset(folder / "scl.tif", scl.shape, 20.0, scale=False, dtype="uint8")
+    item = pystac.Item(id=item_id, geometry=None, bbox=None, collection=None,
+                       datetime=datetime(2023, 7, 2, 9, 6, 19, tzinfo=UTC),
+                       properties={epsg_field[0]: epsg_field[1]} if epsg_field else {})
+    item.collection_id = "sentinel-2-l2a"
+    for key, asset in assets.items():
+        item.add_asset(key, asset)
+    return item, arrays
+
+
+def brute_stats(scl, shape10, chip_size, partial):
+    """Per-chip Python loop: SCL pixels touched by each chip footprint (20 m over 10 m)."""
+    h, w = shape10
+    nr = h // chip_size if partial == "drop" else -(-h // chip_size)
+    nc = w // chip_size if partial == "drop" else -(-w // chip_size)
+    out = {}
+    for r in range(nr):
+        for c in range(nc):
+            r0, c0 = r * chip_size, c * chip_size
+            r1, c1 = min(r0 + chip_size, h), min(c0 + chip_size, w)
+            block = scl[r0 // 2:-(-r1 // 2), c0 // 2:-(-c1 // 2)]
+            n = block.size
+            nod = int((block == 0).sum())
+            cld = int(np.isin(block, CLOUD).sum())
+            out[(r, c)] = (nod / n, cld / (n - nod) if n > nod else 0.0, r1 - r0, c1 - c0)
+    return out
+
+
+@pytest.fixture
+def scene(tmp_path):
+    return make_item(tmp_path)
+
+
+# ---------------------------------------------------------------------------------------
+# the index
+# ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("partial", ["drop", "keep"])
+@pytest.mark.parametrize("chip_size", [256, 100, 64])
+def test_statistics_equal_brute_force(scene, partial, chip_size):
+    item, arrays = scene
+    idx = chips.chip_index(item, chip_size, partial=partial)
+    expected = brute_stats(arrays["scl"], (1000, 700), chip_size, partial)
+    assert len(idx) == len(expected)
+    for r in idx.itertuples():
+        nod, cld, hh, ww = expected[(r.row, r.col)]
+        assert (r.height, r.width) == (hh, ww)
+        assert r.nodata_fraction == pytest.approx(nod, abs=1e-12)
+        assert r.cloud_fraction == pytest.approx(cld, abs=1e-12)
+        assert r.chip_id == f"T_1_{r.row}_{r.col}"
+        assert (r.row_off, r.col_off) == (r.row * chip_size, r.col * chip_size)
+
+
+def test_odd_sizes_keep_partial(tmp_path):
+    # 10 m 1001 x 703 with SCL 501 x 352: the last SCL pixel is half outside the grid
+    item, arrays = make_item(tmp_path, shape10=(1001, 703), with_swir=False)
+    idx = chips.chip_index(item, 256, partial="keep")
+    assert len(idx) == 4 * 3
+    assert sorted(set(idx.height)) == [233, 256] and sorted(set(idx.width)) == [191, 256]
+    expected = brute_stats(arrays["scl"], (1001, 703), 256, "keep")
+    for r in idx.itertuples():
+        nod, cld, _, _ = expected[(r.row, r.col)]
+        assert r.nodata_fraction == pytest.approx(nod) and r.cloud_fraction == pytest.approx(cld)
+    assert len(chips.chip_index(item, 256, partial="drop")) == 3 * 2
+
+
+def test_nodata_edges_all_cloud_and_empty_chip(tmp_path):
+    scl = np.full((500, 350), 9, dtype="uint8")  # all cloud (high probability)
+    scl[:, :64] = 0  # a no-data swath edge: chips in column 0 are half empty
+    scl[384:, :] = 0  # bottom chips (and the partial row) entirely without data
+    item, _ = make_item(tmp_path, scl=scl, with_swir=False)
+    idx = chips.chip_index(item, 256, partial="keep")
+    expected = brute_stats(scl, (1000, 700), 256, "keep")
+    for r in idx.itertuples():
+        nod, cld, _, _ = expected[(r.row, r.col)]
+        assert r.nodata_fraction == pytest.approx(nod) and r.cloud_fraction == pytest.approx(cld)
+    assert not idx[["nodata_fraction", "cloud_fraction"]].isna().any().any()
+    empty = idx[idx.nodata_fraction == 1]
+    assert len(empty) > 0 and (empty.cloud_fraction == 0).all()  # documented: 0, not NaN
+    full = idx[idx.nodata_fraction == 0]
+    assert len(full) > 0 and (full.cloud_fraction == 1).all()
+    half = idx[(idx.row == 0) & (idx.col == 0)].iloc[0]
+    assert half.nodata_fraction == pytest.approx(0.5) and half.cloud_fraction == 1.0
+
+
+def test_filters_and_cloud_classes(scene):
+    item, arrays = scene
+    idx = chips.chip_index(item, 100)
+    f = chips.chip_index(item, 100, max_nodata=0.05, max_cloud=0.3)
+    expected = idx[(idx.nodata_fraction <= 0.05) & (idx.cloud_fraction <= 0.3)]
+    assert list(f.chip_id) == list(expected.chip_id)
+    only9 = chips.chip_index(item, 100, cloud_classes=(9,))
+    r = only9.iloc[0]
+    block = arrays["scl"][:50, :50]
+    assert r.cloud_fraction == pytest.approx((block == 9).sum() / (block != 0).sum())
+    none = chips.chip_index(item, 100, max_nodata=0.0, max_cloud=0.0)
+    assert len(none) == 0 and list(none.columns) == list(idx.columns)
+
+
+def test_grid_covers_scene_without_overlap(scene):
+    item, _ = scene
+    for partial, covered in (("keep", (1000, 700)), ("drop", (768, 512))):
+        idx = chips.chip_index(item, 256, partial=partial)
+        count = np.zeros((1000, 700), dtype=int)
+        for r in idx.itertuples():
+            count[r.row_off:r.row_off + r.height, r.col_off:r.col_off + r.width] += 1
+        assert count.max() == 1
+        assert count[:covered[0], :covered[1]].min() == 1 and count.sum() == covered[0] * covered[1]
+
+
+def test_columns_dtypes_and_footprints(scene):
+    import geopandas as gpd
+    from pyproj import Transformer
+
+    item, _ = scene
+    idx = chips.chip_index(item, 256, partial="keep")
+    assert isinstance(idx, gpd.GeoDataFrame) and idx.crs.to_epsg() == 4326
+    assert list(idx.columns) == [*chips.INDEX_COLUMNS, "geometry"]
+    for c in ("crs", "col", "row", "col_off", "row_off", "width", "height"):
+        assert idx[c].dtype == np.int64, c
+    assert str(idx["datetime"].dt.tz) == "UTC"
+    assert idx["datetime"].iloc[0] == pd.Timestamp("2023-07-02T09:06:19Z")
+    assert (idx["crs"] == 32635).all() and (idx.collection == "sentinel-2-l2a").all()
+    # the footprint's corners are the exact UTM window corners, reprojected
+    to_utm = Transformer.from_crs(4326, 32635, always_xy=True)
+    r = idx.iloc[-1]
+    xs, ys = to_utm.transform(*np.asarray(r.geometry.exterior.coords).T)
+    assert min(xs) == pytest.approx(X0 + r.col_off * 10, abs=1e-4)
+    assert max(xs) == pytest.approx(X0 + (r.col_off + r.width) * 10, abs=1e-4)
+    assert max(ys) == pytest.approx(Y0 - r.row_off * 10, abs=1e-4)
+    assert min(ys) == pytest.approx(Y0 - (r.row_off + r.height) * 10, abs=1e-4)
+    assert len(r.geometry.exterior.coords) == 17 and r.geometry.is_valid
+    # neighbouring chips touch and do not overlap
+    a, b = idx.geometry.iloc[0], idx.geometry.iloc[1]
+    assert a.intersection(b).area < 1e-9 * a.area
+
+
+def test_proj_code_and_item_list(tmp_path):
+    a, _ = make_item(tmp_path, item_id="A", epsg_field=("proj:code", "EPSG:32635"), with_swir=False)
+    b, _ = make_item(tmp_path, item_id="B", seed=1, with_swir=False)
+    idx = chips.chip_index([a, b.to_dict()], 256)
+    assert list(idx.item_id.unique()) == ["A", "B"] and len(idx) == 12 and (idx["crs"] == 32635).all()
+    # merging indexes is concatenation
+    merged = pd.concat([chips.chip_index(a, 256), chips.chip_index(b, 256)], ignore_index=True)
+    pd.testing.assert_frame_equal(pd.DataFrame(merged), pd.DataFrame(idx))
+
+
+# ---------------------------------------------------------------------------------------
+# GeoParquet
+# ---------------------------------------------------------------------------------------
+
+
+def _same(a, b):
+    a = a.sort_values("chip_id").reset_index(drop=True)
+    b = b.sort_values("chip_id").reset_index(drop=True)
+    assert a.crs == b.crs
+    assert dict(a.dtypes) == dict(b.dtypes)
+    pd.testing.assert_frame_equal(pd.DataFrame(a.drop(columns="geometry")), pd.DataFrame(b.drop(columns="geometry")))
+    assert a.geometry.geom_equals_exact(b.geometry, tolerance=0).all()
+
+
+@pytest.mark.parametrize("partition", [False, True])
+def test_geoparquet_round_trip(tmp_path, partition):
+    a, _ = make_item(tmp_path, item_id="A", with_swir=False)
+    b, _ = make_item(tmp_path, item_id="B", seed=1, with_swir=False)
+    idx = chips.chip_index([a, b], 256, partial="keep")
+    path = tmp_path / ("index" if partition else "index.parquet")
+    chips.write_index(idx, path, partition_by_item=partition)
+    if partition:
+        assert sorted(p.name for p in path.iterdir()) == ["item_id=A", "item_id=B"]
+        assert (path / "item_id=A" / "part.parquet").is_file()
+    back = chips.read_index(path)
+    assert back.crs.to_epsg() == 4326
+    for c in ("crs", "col", "row", "col_off", "row_off", "width", "height"):
+        assert back[c].dtype == np.int64
+    assert str(back["datetime"].dt.tz) == "UTC"
+    _same(idx, back)
+
+
+def test_read_index_missing(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no chip index"):
+        chips.read_index(tmp_path / "nope.parquet")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FileNotFoundError, match="item_id="):
+        chips.read_index(tmp_path / "empty")
+
+
+# ---------------------------------------------------------------------------------------
+# reading chips
+# ---------------------------------------------------------------------------------------
+
+
+def _expected(arrays, item, key, r):
+    a = arrays[key]
+    if key == "swir16":
+        a = np.repeat(np.repeat(a, 2, axis=0), 2, axis=1)
+    dn = a[r.row_off:r.row_off + r.height, r.col_off:r.col_off + r.width]
+    return reflectance(dn, item.assets[key])
+
+
+def test_read_chip_equals_full_array(scene):
+    item, arrays = scene
+    idx = chips.chip_index(item, 256, partial="keep")
+    assets = ("red", "nir", "swir16")
+    for _, r in idx.iterrows():
+        da = chips.read_chip(r, assets, items={item.id: item})
+        assert da.dims == ("band", "y", "x") and da.dtype == np.float32
+        assert da.shape == (3, r.height, r.width) and list(da.band.values) == list(assets)
+        for i, key in enumerate(assets):
+            np.testing.assert_array_equal(da.values[i], _expected(arrays, item, key, r))
+        assert da.rio.crs.to_epsg() == 32635
+        assert da.x.values[0] == X0 + (r.col_off + 0.5) * 10 and da.y.values[0] == Y0 - (r.row_off + 0.5) * 10
+        assert da.rio.transform().c == X0 + r.col_off * 10
+        assert da.attrs["chip_id"] == r.chip_id
+    assert np.isnan(chips.read_chip(idx.iloc[0], items=item).values[0, :3, :5]).all()  # nodata -> NaN
+
+
+def test_read_chips_one_pass(scene):
+    item, arrays = scene
+    idx = chips.chip_index(item, 128, partial="keep")
+    some = idx.iloc[[0, 3, 7, len(idx) - 1]]
+    out = chips.read_chips(some, ("green", "swir16"), items=[item])
+    assert len(out) == 4
+    for (_, r), da in zip(some.iterrows(), out):
+        for i, key in enumerate(("green", "swir16")):
+            np.testing.assert_array_equal(da.values[i], _expected(arrays, item, key, r))
+    full = idx[(idx.width == 128) & (idx.height == 128)].iloc[:5]
+    st = chips.read_chips(full, ("red", "blue"), items=item, stack=True)
+    assert st.dims == ("chip", "band", "y", "x") and st.shape == (5, 2, 128, 128)
+    assert list(st.chip.values) == list(full.chip_id) and st.rio.crs.to_epsg() == 32635
+    for j, (_, r) in enumerate(full.iterrows()):
+        np.testing.assert_array_equal(st.values[j, 1], _expected(arrays, item, "blue", r))
+    with pytest.raises(ValueError, match="one size"):
+        chips.read_chips(some, items=item, stack=True)
+
+
+def test_dataset_cache_reused_and_reset_after_fork(scene):
+    item, _ = scene
+    idx = chips.chip_index(item, 256)
+    chips.close_datasets()
+    chips.read_chip(idx.iloc[0], ("red",), items=item)
+    ds = chips._cache()[item.assets["red"].href]
+    chips.read_chip(idx.iloc[1], ("red",), items=item)
+    assert chips._cache()[item.assets["red"].href] is ds and len(chips._cache()) == 1
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # child: empty cache, reads still work
+        ok = len(chips._cache()) == 0
+        try:
+            chips.read_chip(idx.iloc[2], ("red",), items=item)
+        except Exception:  # noqa: BLE001
+            ok = False
+        os.write(w, b"1" if ok else b"0")
+        os._exit(0)
+    os.waitpid(pid, 0)
+    assert os.read(r, 1) == b"1"
+    assert chips._cache()[item.assets["red"].href] is ds
+    chips.close_datasets()
+    assert chips._cache() == {}
+
+
+def test_failed_read_names_href(scene, tmp_path):
+    item, _ = scene
+    idx = chips.chip_index(item, 256)
+    broken = item.clone()
+    bad = str(tmp_path / "missing" / "B04.tif")
+    broken.assets["red"].href = bad
+    chips.close_datasets()
+    with pytest.raises(OSError, match="missing/B04.tif"):
+        chips.read_chip(idx.iloc[0], ("red",), items=broken)
+    broken.assets["scl"].href = str(tmp_path / "missing" / "SCL.tif")
+    with pytest.raises(OSError, match="missing/SCL.tif"):
+        chips.chip_index(broken)
+    with pytest.raises(KeyError, match="not among"):
+        chips.read_chip(idx.iloc[0], items=[])
+
+
+# ---------------------------------------------------------------------------------------
+# bad input
+# ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("chip_size, match", [
+    (0, "chip_size must be a positive integer"), (-5, "chip_size must be a positive integer"),
+    (2.5, "chip_size must be a positive integer"), (1001, "larger than the scene"),
+    (701, "larger than the scene"), (255, "whole number"),
+])
+def test_bad_chip_size(scene, chip_size, match):
+    with pytest.raises(ValueError, match=match):
+        chips.chip_index(scene[0], chip_size)
+
+
+def test_bad_arguments(scene):
+    item, _ = scene
+    with pytest.raises(ValueError, match="partial must be one of"):
+        chips.chip_index(item, partial="pad")
+    with pytest.raises(ValueError, match="max_cloud must be None or a fraction"):
+        chips.chip_index(item, max_cloud=1.5)
+    with pytest.raises(ValueError, match="cloud_classes: \\[12\\]"):
+        chips.chip_index(item, cloud_classes=(9, 12))
+
+
+def test_item_without_scl(scene):
+    item, _ = scene
+    del item.assets["scl"]
+    with pytest.raises(ValueError, match="no asset 'scl'"):
+        chips.chip_index(item)
+
+
+def test_crs_not_in_metres(tmp_path):
+    item, _ = make_item(tmp_path, epsg_field=("proj:epsg", 4326), with_swir=False)
+    with pytest.raises(ValueError, match="projected CRS in metres"):
+        chips.chip_index(item)
+    item2, _ = make_item(tmp_path, item_id="F", epsg_field=("proj:code", "EPSG:2227"), with_swir=False)
+    with pytest.raises(ValueError, match="US survey foot|projected CRS in metres"):  # California, US feet
+        chips.chip_index(item2)
+
+
+def test_item_without_proj(tmp_path):
+    item, _ = make_item(tmp_path, epsg_field=None, with_swir=False)
+    with pytest.raises(ValueError, match="no proj:epsg or proj:code"):
+        chips.chip_index(item)
+    item2, _ = make_item(tmp_path, item_id="S", with_swir=False)
+    del item2.assets["scl"].extra_fields["proj:transform"]
+    with pytest.raises(ValueError, match="asset 'scl': no proj:transform"):
+        chips.chip_index(item2)
+    del item2.assets["red"].extra_fields["proj:shape"]
+    with pytest.raises(ValueError, match="asset 'red': no proj:shape"):
+        chips.chip_index(item2)
+
+
+# ---------------------------------------------------------------------------------------
+# the real mirror (one item)
+# ---------------------------------------------------------------------------------------
+
+
+def test_mirror_item_partial_orbit(mirror):
+    import time
+
+    import pystac_client
+
+    # index 3 of the season starting 2023-06-02 every 5 days: 2023-06-17, a partial-orbit date
+    client = pystac_client.Client.open(mirror["api_url"])
+    found = list(client.search(collections=["sentinel-2-l2a"], ids=["S2B_35SNV_20230617_0_L2A"]).items())
+    assert len(found) == 1
+    t0 = time.perf_counter()
+    idx = chips.chip_index(found[0], 256)
+    elapsed = time.perf_counter() - t0
+    print(f"chip_index on one mirror item: {elapsed * 1000:.0f} ms")
+    assert len(idx) == (2048 // 256) ** 2 == 64
+    assert idx.nodata_fraction.max() > 0 and idx.nodata_fraction.mean() > 0
+    da = chips.read_chip(idx.iloc[27], ("red", "swir16"), items=found)
+    assert da.shape == (2, 256, 256) and da.dtype == np.float32
