@@ -11,7 +11,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 HTML = ROOT / "_build" / "html"
-CHAPTERS = ["book/01_search", "book/02_access_cogs"]
+CHAPTERS = ["book/01_search", "book/02_access_cogs", "book/04_datacubes"]
 
 
 @pytest.fixture(scope="module")
