@@ -56,7 +56,8 @@ def _simulate_acquisition(index: int) -> list[dict]:
     sc = _world.scenario
     acq = sc.acquisitions[index]
     items = []
-    for tile in sc.tiles:
+    for crop in sc.tiles:
+        tile = sc.tile_for(acq, crop)
         scene = _world.scene(acq, tile)
         write_scene(files_dir() / item_path(acq, tile), scene, tile, sc.epsg)
         counts = np.bincount(scene.scl[::2, ::2].ravel(), minlength=12)

@@ -12,6 +12,7 @@ from affine import Affine
 from geolesson._home import SCENARIO_FILE, data_dir
 
 GSD = 10.0  # metres, Sentinel-2 bands B02, B03, B04, B08
+MGRS_TILE_PX = 10980  # a Sentinel-2 L1C/L2A tile is 109.8 km square
 
 
 @dataclass(frozen=True)
@@ -23,6 +24,12 @@ class Tile:
     y_max: float
     width: int
     height: int
+    origin_x: float  # the whole MGRS tile's upper-left corner
+    origin_y: float
+
+    def full(self) -> "Tile":
+        """The whole 10980 x 10980 pixel MGRS tile this crop lies in."""
+        return Tile(self.mgrs, self.origin_x, self.origin_y, MGRS_TILE_PX, MGRS_TILE_PX, self.origin_x, self.origin_y)
 
     @property
     def utm_zone(self) -> int:
@@ -65,6 +72,17 @@ class Scenario:
     fire_ignition: tuple[float, float]  # lon, lat
     fire_first_day: dt.date
     fire_last_day: dt.date
+    full_size: dict[str, tuple[int, ...]]  # tile -> date indices whose item covers the whole MGRS tile
+
+    def tile_for(self, acq: "Acquisition", tile: Tile) -> Tile:
+        """The crop, or the whole MGRS tile on the dates listed in ``full_size``."""
+        return tile.full() if acq.index in self.full_size.get(tile.mgrs, ()) else tile
+
+    @property
+    def region(self) -> tuple[float, float, float, float]:
+        """Union of the whole MGRS tiles' bounds (metres)."""
+        b = [t.full().bounds() for t in self.tiles]
+        return (min(x[0] for x in b), min(x[1] for x in b), max(x[2] for x in b), max(x[3] for x in b))
 
     @property
     def bounds(self) -> tuple[float, float, float, float]:
@@ -87,7 +105,7 @@ def load_scenario(path: Path | None = None) -> Scenario:
         ox, oy = t["tile_origin"]
         if (x_min - ox) % GSD or (oy - y_max) % GSD:
             raise ValueError(f"tile {t['mgrs']}: window {t['window']} is not on the tile's 10 m grid")
-        tiles.append(Tile(t["mgrs"], float(x_min), float(y_max), int(width), int(height)))
+        tiles.append(Tile(t["mgrs"], float(x_min), float(y_max), int(width), int(height), float(ox), float(oy)))
 
     season = cfg["season"]
     start = dt.date.fromisoformat(season["start"])
@@ -123,4 +141,5 @@ def load_scenario(path: Path | None = None) -> Scenario:
         fire_ignition=tuple(fire["ignition"]),
         fire_first_day=dt.date.fromisoformat(fire["first_day"]),
         fire_last_day=dt.date.fromisoformat(fire["last_day"]),
+        full_size={k: tuple(v) for k, v in cfg.get("full_size", {}).items()},
     )

@@ -25,13 +25,13 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, lru_cache
 
 import numpy as np
 import rasterio.features
 import shapely
 from pyproj import Transformer
-from scipy import ndimage
+from scipy import ndimage, special
 
 from geolesson._home import data_dir
 from geolesson.mirror.scenario import GSD, Acquisition, Scenario, Tile
@@ -83,13 +83,66 @@ class Scene:
     scl: np.ndarray
 
 
-def smooth_noise(rng: np.random.Generator, shape: tuple[int, int], scale_px: float) -> np.ndarray:
-    """Zero-mean, unit-variance Gaussian random field with a correlation length of ``scale_px``."""
-    factor = max(1, int(scale_px // 4))
-    small = (shape[0] // factor + 2, shape[1] // factor + 2)
-    field = ndimage.gaussian_filter(rng.standard_normal(small, dtype="float32"), scale_px / factor, mode="wrap")
-    field = ndimage.zoom(field, factor, order=1)[: shape[0], : shape[1]]
-    return ((field - field.mean()) / field.std()).astype("float32")
+# --- position-anchored noise ----------------------------------------------------------
+# Every random field is a function of the absolute position on the scenario's 10 m grid, so
+# a 2048-pixel crop and a full 10980-pixel tile show the same surface where they overlap.
+
+_Y_REF = 10_000_000.0  # metres: rows are counted southwards from this northing
+_MASK64 = np.uint64(0xFFFFFFFFFFFFFFFF)
+
+
+def _hash(seed: int, key: int, i: np.ndarray, j: np.ndarray) -> np.ndarray:
+    """splitmix64 of (seed, key, i, j): uniform uint64, broadcast over i and j."""
+    with np.errstate(over="ignore"):
+        h = (np.asarray(i, dtype=np.uint64) * np.uint64(0x9E3779B97F4A7C15)) ^ (
+            np.asarray(j, dtype=np.uint64) * np.uint64(0xC2B2AE3D27D4EB4F))
+        h ^= np.uint64((seed * 1_000_003 + key * 7919) & 0xFFFFFFFFFFFF)
+        h ^= h >> np.uint64(30)
+        h *= np.uint64(0xBF58476D1CE4E5B9)
+        h ^= h >> np.uint64(27)
+        h *= np.uint64(0x94D049BB133111EB)
+        h ^= h >> np.uint64(31)
+    return h
+
+
+def _normal(h: np.ndarray) -> np.ndarray:
+    u = ((h >> np.uint64(11)).astype(np.float64) + 0.5) / float(2**53)
+    return special.ndtri(u).astype("float32")
+
+
+_w = np.linspace(0, 1, 100_001)
+_s = _w * _w * (3 - 2 * _w)
+_VALUE_NOISE_STD = float(np.mean((1 - _s) ** 2 + _s**2))  # per axis; 2-D std is this (sqrt of its square)
+
+
+def value_noise(seed: int, key: int, rows: np.ndarray, cols: np.ndarray, spacing: float) -> np.ndarray:
+    """(len(rows), len(cols)) float32, unit-variance smooth noise with features ``spacing`` pixels apart.
+
+    Gaussian values on a lattice of absolute positions, interpolated with smoothstep weights.
+    """
+    r, c = rows / spacing, cols / spacing
+    r0, c0 = np.floor(r).astype(np.int64), np.floor(c).astype(np.int64)
+    wr = (r - r0).astype("float32")
+    wc = (c - c0).astype("float32")
+    wr, wc = wr * wr * (3 - 2 * wr), wc * wc * (3 - 2 * wc)
+    ri = np.arange(r0.min(), r0.max() + 2)
+    ci = np.arange(c0.min(), c0.max() + 2)
+    lattice = _normal(_hash(seed, key, ri[:, None], ci[None, :]))
+    a = lattice[r0 - ri[0]] * (1 - wr)[:, None] + lattice[r0 - ri[0] + 1] * wr[:, None]
+    b = a[:, c0 - ci[0]] * (1 - wc) + a[:, c0 - ci[0] + 1] * wc
+    return (b / _VALUE_NOISE_STD).astype("float32")
+
+
+def fractal_noise(seed: int, key: int, rows: np.ndarray, cols: np.ndarray, spacing: float) -> np.ndarray:
+    """Two octaves of ``value_noise`` (features at ``spacing`` and ``spacing / 2.5``), unit variance."""
+    coarse = value_noise(seed, key, rows, cols, spacing)
+    fine = value_noise(seed, key + 1, rows, cols, max(1.0, spacing / 2.5))
+    return (0.8 * coarse + 0.6 * fine).astype("float32")
+
+
+def white_noise(seed: int, key: int, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """(len(rows), len(cols)) float32 independent standard normal values, one per absolute pixel."""
+    return _normal(_hash(seed, key, rows[:, None], cols[None, :]))
 
 
 def read_polygon(name: str, epsg: int) -> shapely.Geometry:
@@ -102,21 +155,46 @@ def read_polygon(name: str, epsg: int) -> shapely.Geometry:
     return shapely.transform(geom, lambda xy: np.column_stack(to_utm.transform(xy[:, 0], xy[:, 1])))
 
 
-class World:
-    """The scenario's surface on the union of the tiles' 10 m grids (all tiles share it)."""
+INLAND_RES = 50.0  # metres: distance to the sea is computed on this coarser grid over the whole region
 
-    def __init__(self, scenario: Scenario):
-        self.scenario = scenario
-        x0, y0, x1, y1 = scenario.bounds
-        self.x_min, self.y_max = x0, y1
-        self.shape = (round((y1 - y0) / GSD), round((x1 - x0) / GSD))
-        self.transform = rasterio.Affine(GSD, 0, x0, 0, -GSD, y1)
 
-    def rng(self, *key: int) -> np.random.Generator:
-        return np.random.default_rng([self.scenario.seed, *key])
+@lru_cache(maxsize=2)
+def _inland_distance(epsg: int, region: tuple[float, float, float, float]) -> tuple[np.ndarray, float, float]:
+    """(rows, cols) float32 metres to the nearest sea on a 50 m grid over ``region``, with its origin."""
+    x0, y0, x1, y1 = region
+    shape = (round((y1 - y0) / INLAND_RES), round((x1 - x0) / INLAND_RES))
+    transform = rasterio.Affine(INLAND_RES, 0, x0, 0, -INLAND_RES, y1)
+    land = rasterio.features.rasterize([read_polygon("rhodes_island", epsg)], out_shape=shape,
+                                       transform=transform, dtype="uint8")
+    return (ndimage.distance_transform_edt(land) * INLAND_RES).astype("float32"), x0, y1
+
+
+class TileSurface:
+    """The static surface (land, cover, texture, fire) on one tile's 10 m grid."""
+
+    def __init__(self, scenario: Scenario, tile: Tile):
+        self.scenario, self.tile = scenario, tile
+        self.shape = (tile.height, tile.width)
+        self.transform = tile.transform(GSD)
+        self.rows = np.arange(tile.height, dtype=np.int64) + round((_Y_REF - tile.y_max) / GSD)
+        self.cols = np.arange(tile.width, dtype=np.int64) + round(tile.x_min / GSD)
+
+    def noise(self, key: int, spacing: float) -> np.ndarray:
+        return fractal_noise(self.scenario.seed, key, self.rows, self.cols, spacing)
 
     def rasterize(self, geom: shapely.Geometry) -> np.ndarray:
         return rasterio.features.rasterize([geom], out_shape=self.shape, transform=self.transform, dtype="uint8") == 1
+
+    def local_window(self, x: float, y: float, radius: float) -> tuple[slice, slice, np.ndarray, np.ndarray]:
+        """Row/col slices of the pixels within ``radius`` metres of (x, y), and their centres' offsets in metres."""
+        c, r = ~self.transform @ (x, y)
+        n = int(np.ceil(radius / GSD)) + 1
+        r0, c0 = min(max(0, int(r) - n), self.shape[0]), min(max(0, int(c) - n), self.shape[1])
+        rs = slice(r0, max(r0, min(self.shape[0], int(r) + n + 1)))  # empty when (x, y) is far off the tile
+        cs = slice(c0, max(c0, min(self.shape[1], int(c) + n + 1)))
+        dy = (np.arange(rs.start, rs.stop) + 0.5 - r) * GSD
+        dx = (np.arange(cs.start, cs.stop) + 0.5 - c) * GSD
+        return rs, cs, dy, dx
 
     @cached_property
     def land(self) -> np.ndarray:
@@ -129,114 +207,159 @@ class World:
     @cached_property
     def cover(self) -> np.ndarray:
         """(H, W) uint8 cover type (WATER, FOREST, SHRUB, GRASS, BARE, BUILT)."""
-        rng = self.rng(1)
-        inland = ndimage.distance_transform_edt(self.land) * GSD  # metres from the sea
-        upland = np.clip(inland / 6000.0, 0, 1) + 0.35 * smooth_noise(rng, self.shape, 150)
-        texture = smooth_noise(rng, self.shape, 25)
+        dist, x0, y1 = _inland_distance(self.scenario.epsg, self.scenario.region)
+        ri = ((y1 - self.tile.y_max) / INLAND_RES + (np.arange(self.shape[0]) + 0.5) * GSD / INLAND_RES).astype(np.int64)
+        ci = ((self.tile.x_min - x0) / INLAND_RES + (np.arange(self.shape[1]) + 0.5) * GSD / INLAND_RES).astype(np.int64)
+        inland = dist[ri[:, None], ci[None, :]]  # metres from the sea
+        upland = np.clip(inland / 6000.0, 0, 1) + 0.35 * self.noise(1, 150)
+        texture = self.noise(3, 25)
         cover = np.full(self.shape, GRASS, dtype="uint8")
         cover[upland > 0.55] = SHRUB
         cover[(upland > 0.75) | ((upland > 0.45) & (texture > 0.6))] = FOREST
         cover[(texture < -1.3) & (upland < 0.9)] = BARE
         scar = self.burn_scar
         cover[scar] = np.where(texture[scar] > -0.4, FOREST, SHRUB)
-        rows, cols = np.indices(self.shape, dtype="float32")
         to_utm = Transformer.from_crs(4326, self.scenario.epsg, always_xy=True)
         for lon, lat, radius in VILLAGES:
-            x, y = to_utm.transform(lon, lat)
-            c, r = ~self.transform * (x, y)
-            dist = np.hypot(rows - r, cols - c) * GSD
-            cover[(dist < radius * (1 + 0.3 * texture)) & ~scar] = BUILT
+            rs, cs, dy, dx = self.local_window(*to_utm.transform(lon, lat), 1.5 * radius)
+            dist_v = np.hypot(dy[:, None], dx[None, :])
+            village = (dist_v < radius * (1 + 0.3 * texture[rs, cs])) & ~scar[rs, cs]
+            cover[rs, cs][village] = BUILT
         cover[~self.land] = WATER
         return cover
 
     @cached_property
     def brightness(self) -> np.ndarray:
         """(H, W) multiplicative texture within cover types (canopy gaps, soils, roofs)."""
-        rng = self.rng(2)
-        return (1 + 0.08 * smooth_noise(rng, self.shape, 6) + 0.04 * rng.standard_normal(self.shape, dtype="float32")).astype("float32")
+        white = white_noise(self.scenario.seed, 5, self.rows, self.cols)
+        texture = 0.08 * value_noise(self.scenario.seed, 6, self.rows, self.cols, 6) + 0.04 * white
+        # open water is far smoother than land (and compresses like it)
+        return (1 + np.where(self.land, texture, 0.2 * texture)).astype("float32")
 
     @cached_property
     def burn_day(self) -> np.ndarray:
         """(H, W) float32 day of year each pixel burns (inf outside the scar)."""
         sc = self.scenario
         to_utm = Transformer.from_crs(4326, sc.epsg, always_xy=True)
-        c, r = ~self.transform * to_utm.transform(*sc.fire_ignition)
-        rows, cols = np.indices(self.shape, dtype="float32")
-        dist = np.hypot(rows - r, cols - c)
+        ix, iy = to_utm.transform(*sc.fire_ignition)
+        scar_polygon = read_polygon("rhodes_burn_scar_true", sc.epsg)
+        far = max(np.hypot(x - ix, y - iy) for x, y in scar_polygon.exterior.coords)
         d0 = sc.fire_first_day.timetuple().tm_yday
         d1 = sc.fire_last_day.timetuple().tm_yday
-        scar = self.burn_scar
-        spread = dist / dist[scar].max()
         day = np.full(self.shape, np.inf, dtype="float32")
-        day[scar] = d0 + (d1 - d0) * spread[scar]
+        rs, cs, dy, dx = self.local_window(ix, iy, far + GSD)
+        spread = np.hypot(dy[:, None], dx[None, :]) / far
+        scar = self.burn_scar[rs, cs]
+        day[rs, cs][scar] = (d0 + (d1 - d0) * spread[scar]).astype("float32")
         return day
 
     @cached_property
     def severity(self) -> np.ndarray:
         """(H, W) float32 burn severity 0-1 (fraction of the pixel turned to char)."""
-        sev = np.clip(0.75 + 0.25 * smooth_noise(self.rng(3), self.shape, 40), 0.25, 1.0)
+        sev = np.clip(0.75 + 0.25 * self.noise(7, 40), 0.25, 1.0)
         return np.where(self.burn_scar, sev, 0).astype("float32")
+
+
+class World:
+    """The scenario's surface and weather; ``scene`` renders one acquisition of one tile.
+
+    All randomness is anchored to absolute positions and dates, so every tile, crop or full,
+    sees the same ground and the same clouds where they overlap.
+    """
+
+    def __init__(self, scenario: Scenario):
+        self.scenario = scenario
+        self._surfaces: dict[Tile, TileSurface] = {}
+
+    def surface_of(self, tile: Tile) -> TileSurface:
+        if tile not in self._surfaces:
+            self._surfaces[tile] = TileSurface(self.scenario, tile)
+        return self._surfaces[tile]
+
+    def rng(self, *key: int) -> np.random.Generator:
+        return np.random.default_rng([self.scenario.seed, *key])
 
     def dryness(self, when: dt.datetime) -> float:
         """0 in early June, 1 at the end of September: the Mediterranean summer drought."""
         doy = when.timetuple().tm_yday
         return float(np.clip((doy - 152) / (273 - 152), 0, 1))
 
-    def surface(self, acq: Acquisition) -> np.ndarray:
+    def reflectance(self, acq: Acquisition, tile: Tile) -> np.ndarray:
         """(6, H, W) float32 clear-sky surface reflectance on the acquisition date."""
+        s = self.surface_of(tile)
         d = self.dryness(acq.datetime)
         table = np.array([(1 - d) * np.array(g) + d * np.array(y) for g, y in (SPECTRA[k] for k in range(6))], dtype="float32")
-        refl = table[self.cover].transpose(2, 0, 1) * self.brightness
-        burnt = self.burn_day <= acq.datetime.timetuple().tm_yday
-        if burnt.any():
-            sev = self.severity[burnt]
-            refl[:, burnt] = refl[:, burnt] * (1 - sev) + CHAR[:, None] * sev * self.brightness[burnt]
         # a small per-date radiometric wobble (aerosol, sun angle)
         gain = 1 + 0.015 * self.rng(4, acq.index).standard_normal(6).astype("float32")
-        return refl * gain[:, None, None]
+        burnt = s.burn_day <= acq.datetime.timetuple().tm_yday
+        refl = np.empty((6, *s.shape), dtype="float32")
+        for b in range(6):
+            band = table[:, b][s.cover] * s.brightness
+            if burnt.any():
+                sev = s.severity[burnt]
+                band[burnt] = band[burnt] * (1 - sev) + CHAR[b] * sev * s.brightness[burnt]
+            refl[b] = band * gain[b]
+        return refl
 
-    def clouds(self, acq: Acquisition) -> np.ndarray:
-        """(H, W) float32 cloud opacity 0-1 whose cloudy fraction (opacity > 0.05) is the date's cloud cover."""
-        target = acq.cloud_cover / 100.0
-        if target <= 0:
-            return np.zeros(self.shape, dtype="float32")
-        if target >= 1:
-            return np.ones(self.shape, dtype="float32")
-        rng = self.rng(5, acq.index)
-        field = smooth_noise(rng, self.shape, 90) + 0.25 * smooth_noise(rng, self.shape, 12)
-        threshold = np.quantile(field[::4, ::4], 1 - target)
-        return np.clip(0.05 + (field - threshold) / 1.2, 0, 1) * (field > threshold)
+    def _cloud_field(self, acq: Acquisition, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        seed = self.scenario.seed
+        return (fractal_noise(seed, 100 + 2 * acq.index, rows, cols, 90)
+                + 0.25 * value_noise(seed, 500 + acq.index, rows, cols, 12))
+
+    @lru_cache(maxsize=64)
+    def _cloud_threshold(self, acq: Acquisition) -> float:
+        """The field value above which the date's cloud cover is reached over the union of the crops."""
+        x0, y0, x1, y1 = self.scenario.bounds
+        rows = np.arange(round((_Y_REF - y1) / GSD), round((_Y_REF - y0) / GSD), 4, dtype=np.int64)
+        cols = np.arange(round(x0 / GSD), round(x1 / GSD), 4, dtype=np.int64)
+        return float(np.quantile(self._cloud_field(acq, rows, cols), 1 - acq.cloud_cover / 100.0))
+
+    def clouds(self, acq: Acquisition, tile: Tile, shift: tuple[int, int] = (0, 0)) -> np.ndarray:
+        """(H, W) float32 cloud opacity 0-1 (optionally at positions shifted by ``shift`` pixels);
+        the cloudy fraction (opacity > 0.05) over the crops is the date's cloud cover."""
+        s = self.surface_of(tile)
+        if acq.cloud_cover <= 0:
+            return np.zeros(s.shape, dtype="float32")
+        if acq.cloud_cover >= 100:
+            return np.ones(s.shape, dtype="float32")
+        field = self._cloud_field(acq, s.rows + shift[0], s.cols + shift[1])
+        threshold = self._cloud_threshold(acq)
+        return (np.clip(0.05 + (field - threshold) / 1.2, 0, 1) * (field > threshold)).astype("float32")
 
     def scene(self, acq: Acquisition, tile: Tile) -> Scene:
-        """The acquisition cropped to the tile, with clouds, shadows, nodata and SCL."""
-        r0 = round((self.y_max - tile.y_max) / GSD)
-        c0 = round((tile.x_min - self.x_min) / GSD)
-        win = np.s_[r0 : r0 + tile.height, c0 : c0 + tile.width]
-        surface = self.surface(acq)
-        alpha = self.clouds(acq)
-        shadow = np.roll((alpha > 0.3), SHADOW_SHIFT_PX, axis=(0, 1)) & (alpha <= 0.05)
-        surface[:, shadow] *= SHADOW_FACTOR
-        refl = surface * (1 - alpha) + CLOUD[:, None, None] * alpha
-        noise = self.rng(6, acq.index).standard_normal(refl.shape, dtype="float32")
-        refl = (refl + 0.002 * noise)[(slice(None), *win)]
-        refl = np.clip(refl, -0.0999, 1.5)
+        """The acquisition over the tile, with clouds, shadows, nodata and SCL."""
+        s = self.surface_of(tile)
+        refl = self.reflectance(acq, tile)
+        alpha = self.clouds(acq, tile)
+        # a shadow falls where the cloud SHADOW_SHIFT_PX away (towards the sun) is thick
+        caster = self.clouds(acq, tile, shift=(-SHADOW_SHIFT_PX[0], -SHADOW_SHIFT_PX[1]))
+        shadow = (caster > 0.3) & (alpha <= 0.05)
+        noise_key = 1000 + acq.index
+        for b in range(6):
+            band = refl[b]
+            band[shadow] *= SHADOW_FACTOR
+            band *= 1 - alpha
+            band += CLOUD[b] * alpha
+            band += 0.001 * white_noise(self.scenario.seed, noise_key + 50 * b, s.rows, s.cols)  # sensor noise
+            np.clip(band, -0.0999, 1.5, out=band)
 
-        alpha, shadow = alpha[win], shadow[win]
-        water = (self.cover == WATER)[win]
         red, nir = refl[2], refl[3]
-        ndvi = (nir - red) / (nir + red)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            ndvi = (nir - red) / (nir + red)
         scl = np.where(ndvi > 0.4, SCL_VEG, SCL_NOTVEG).astype("uint8")
-        scl[water] = SCL_WATER
-        scl[self.rng(7, acq.index).random(scl.shape) < 0.0005] = SCL_UNCLASSIFIED
+        scl[s.cover == WATER] = SCL_WATER
+        unclassified = _hash(self.scenario.seed, 2000 + acq.index, s.rows[:, None], s.cols[None, :])
+        scl[(unclassified >> np.uint64(40)) < np.uint64(int(0.0005 * 2**24))] = SCL_UNCLASSIFIED
         scl[shadow] = SCL_SHADOW
         scl[(alpha > 0.05) & (alpha <= 0.3)] = SCL_CIRRUS
         scl[(alpha > 0.3) & (alpha <= 0.6)] = SCL_CLOUD_MEDIUM
         scl[alpha > 0.6] = SCL_CLOUD_HIGH
 
         nodata = partial_orbit_mask(self.scenario, acq, tile)
-        refl[:, nodata] = np.nan
-        scl[nodata] = SCL_NODATA
-        return Scene(refl.astype("float32"), scl)
+        if nodata.any():
+            refl[:, nodata] = np.nan
+            scl[nodata] = SCL_NODATA
+        return Scene(refl, scl)
 
 
 def partial_orbit_line(scenario: Scenario, acq: Acquisition, tile: Tile) -> tuple[float, float] | None:

@@ -85,7 +85,8 @@ def collection_dict(scenario: Scenario, base_url: str) -> dict:
             "SIMULATED data. Sentinel-2 L2A scenes over south-east Rhodes, Greece, June-September 2023, "
             "around the July 2023 wildfire, generated deterministically by the geolesson offline mirror "
             f"(seed {scenario.seed}) in the schema of Earth Search v1's sentinel-2-l2a collection. "
-            "Each item is a 20 km crop of its MGRS tile and carries a subset of the real assets "
+            "Most items are 20 km crops of their MGRS tile; items listed under full_size in the scenario "
+            "cover the whole 109.8 km tile, as real ones do (there only Rhodes is land). Items carry a subset of the real assets "
             "(blue, green, red, nir, swir16, swir22, scl, visual, thumbnail). Not real Copernicus data."
         ),
         "keywords": ["sentinel", "earth observation", "esa", "simulated"],

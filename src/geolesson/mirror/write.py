@@ -26,7 +26,7 @@ def write_cog(path: Path, data: np.ndarray, tile: Tile, resolution: float, epsg:
         driver="COG", width=data.shape[2], height=data.shape[1], count=data.shape[0], dtype=data.dtype,
         crs=CRS.from_epsg(epsg), transform=tile.transform(resolution), nodata=0,
         blocksize=BLOCKSIZE, compress="DEFLATE", predictor=2, level=6,
-        overview_resampling=resampling, overview_count=OVERVIEW_COUNT, bigtiff="NO",
+        overview_resampling=resampling, overview_count=OVERVIEW_COUNT, bigtiff="NO", num_threads="ALL_CPUS",
     )
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp.tif")
