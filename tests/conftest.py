@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 import rasterio
@@ -21,6 +25,17 @@ def mirror():
     yield state
     if not was_up:
         service.stop(log=lambda *_: None)
+
+
+@pytest.fixture(scope="session")
+def built_book(mirror):
+    """The book built (executed and rendered) once per session against the mirror: the html folder."""
+    root = Path(__file__).resolve().parents[1]
+    jb = Path(sys.executable).parent / "jupyter-book"
+    r = subprocess.run([str(jb), "build", ".", "--all", "-W", "-n", "--keep-going"], cwd=root,
+                       capture_output=True, text=True, timeout=1800)
+    assert r.returncode == 0, r.stdout[-5000:] + r.stderr[-5000:]
+    return root / "_build" / "html"
 
 
 @pytest.fixture(scope="session")

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -13,14 +11,7 @@ ROOT = Path(__file__).resolve().parents[1]
 HTML = ROOT / "_build" / "html"
 CHAPTERS = ["book/01_search", "book/02_access_cogs", "book/04_datacubes"]
 
-
-@pytest.fixture(scope="module")
-def built_book(mirror):
-    jb = Path(sys.executable).parent / "jupyter-book"
-    r = subprocess.run([str(jb), "build", ".", "--all", "-W", "-n", "--keep-going"], cwd=ROOT,
-                       capture_output=True, text=True, timeout=1800)
-    assert r.returncode == 0, r.stdout[-5000:] + r.stderr[-5000:]
-    return HTML
+# built_book (the book built once per session; returns the html folder) is in conftest.py
 
 
 @pytest.mark.book
