@@ -44,7 +44,8 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e ".[book,test]"
 	touch $(STAMP)
 
-# PostgreSQL + PostGIS for the mirror's STAC database, npm to vendor MathJax, Chromium for the rendered-site
+# PostgreSQL + PostGIS for the mirror's STAC database, npm to vendor MathJax, Graphviz's `dot` for dask.visualize
+# (chapter 3), Chromium for the rendered-site
 # tests (Playwright drives /usr/bin/chromium; its own browser download is not used). Installed with apt where
 # missing (directly as root, else with passwordless sudo); otherwise stop and say what to install.
 system-deps:
@@ -52,18 +53,21 @@ system-deps:
 	have_postgis() { ls /usr/share/postgresql/*/extension/postgis.control >/dev/null 2>&1 || \
 	  { command -v pg_config >/dev/null && [ -f "$$(pg_config --sharedir)/extension/postgis.control" ]; }; }; \
 	need=""; have_postgis || need="postgis"; command -v npm >/dev/null || need="$$need npm"; \
+	command -v dot >/dev/null || need="$$need graphviz"; \
 	[ "$(WITH_BROWSER)" != 1 ] || [ -x /usr/bin/chromium ] || need="$$need chromium"; \
 	if [ -z "$$need" ]; then exit 0; fi; \
 	if [ "$$(id -u)" = 0 ]; then SUDO=""; elif sudo -n true 2>/dev/null; then SUDO="sudo -n"; else \
 	  echo "error: missing:$$need, which cannot be installed without root."; \
-	  echo "  Debian/Ubuntu: sudo apt-get install postgresql postgresql-postgis npm chromium   (or postgresql-<version>-postgis-3)"; \
-	  echo "  conda:         conda env create -f environment.yml   (includes postgresql and postgis; chromium still from the system)"; exit 1; fi; \
+	  echo "  Debian/Ubuntu: sudo apt-get install postgresql postgresql-postgis npm graphviz chromium   (or postgresql-<version>-postgis-3)"; \
+	  echo "  conda:         conda env create -f environment.yml   (includes postgresql, postgis and graphviz; chromium still from the system)"; exit 1; fi; \
 	if ! command -v apt-get >/dev/null; then \
 	  echo "error: missing:$$need, and this system has no apt-get; use conda: conda env create -f environment.yml (Chromium: install it at /usr/bin/chromium)"; exit 1; fi; \
 	echo "installing with apt-get:$$need ..."; \
 	export DEBIAN_FRONTEND=noninteractive; \
 	$$SUDO apt-get update -qq; \
 	command -v npm >/dev/null || $$SUDO apt-get install -y -qq --no-install-recommends npm >/dev/null; \
+	command -v dot >/dev/null || $$SUDO apt-get install -y -qq --no-install-recommends graphviz >/dev/null; \
+	command -v dot >/dev/null || { echo "error: the dot program is still missing after apt-get install graphviz"; exit 1; }; \
 	if [ "$(WITH_BROWSER)" = 1 ] && [ ! -x /usr/bin/chromium ]; then \
 	  $$SUDO apt-get install -y -qq --no-install-recommends chromium >/dev/null; \
 	  [ -x /usr/bin/chromium ] || { echo "error: /usr/bin/chromium still missing after apt-get install chromium"; exit 1; }; fi; \
