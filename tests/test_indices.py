@@ -451,3 +451,17 @@ def test_burned_area_refuses_non_positive_resolution(resolution):
 def test_burned_area_needs_a_boolean_mask():
     with pytest.raises(ValueError, match="boolean"):
         indices.burned_area_ha(np.array([[4, 5]], dtype="uint8"), 10)
+
+
+def test_asset_returns_the_asset_or_names_what_is_missing():
+    item_dict = {"id": "S2A_TEST", "assets": {"red": {"href": "r.tif"}, "nir": {"href": "n.tif"}}}
+    assert indices.asset(item_dict, "red") == {"href": "r.tif"}
+    with pytest.raises(ValueError, match=r"item S2A_TEST has no asset 'swir22'; its assets are: nir, red"):
+        indices.asset(item_dict, "swir22")
+    item = pystac.Item("S2B_X", None, None, datetime.datetime(2023, 8, 1), {})
+    item.add_asset("scl", pystac.Asset("scl.tif"))
+    assert indices.asset(item, "scl").href == "scl.tif"
+    with pytest.raises(ValueError, match="item S2B_X has no asset 'B04'; its assets are: scl"):
+        indices.asset(item, "B04")
+    with pytest.raises(TypeError, match="pystac.Item or an item dict"):
+        indices.asset(["red"], "red")

@@ -111,6 +111,24 @@ def _raster_band(asset: Any, band: int | None) -> tuple[dict, str]:
     return bands[band], f"{label} raster:bands[{band}]"
 
 
+def asset(item: Any, key: str) -> Any:
+    """The asset ``key`` of a STAC item (``pystac.Item`` or item dict), e.g. ``asset(item, "red")``.
+
+    Raises:
+        ValueError: the item has no such asset; the message names the item and lists the assets it has
+            (Earth Search calls the bands ``red``, ``nir``, ``swir22``...; Planetary Computer ``B04``, ``B08``, ``B12``...).
+    """
+    if isinstance(item, Mapping):
+        assets, item_id = item.get("assets") or {}, item.get("id", "<item dict>")
+    elif hasattr(item, "assets"):
+        assets, item_id = item.assets, getattr(item, "id", "<item>")
+    else:
+        raise TypeError(f"item must be a pystac.Item or an item dict, not {type(item).__name__}")
+    if key not in assets:
+        raise ValueError(f"item {item_id} has no asset {key!r}; its assets are: {', '.join(sorted(assets)) or 'none'}")
+    return assets[key]
+
+
 def reflectance(dn: Any, asset: Any, *, band: int | None = None) -> Any:
     """Turn digital numbers into surface reflectance with the asset's own ``scale`` and ``offset``.
 
