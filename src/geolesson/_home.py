@@ -55,6 +55,18 @@ def state_file() -> Path:
     return mirror_home() / "run" / "state.json"
 
 
+def mirror_healthy(state: dict | None, timeout: float = 2.0) -> bool:
+    """Whether the mirror described by ``state`` answers its health check."""
+    import httpx
+
+    if not state:
+        return False
+    try:
+        return httpx.get(f"{state['api_url']}_mirror/health", timeout=timeout).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
 def read_state() -> dict | None:
     """The running mirror's published state (URLs, ports, pids), or None when it is not started."""
     try:

@@ -18,7 +18,7 @@ from typing import Any
 
 import httpx
 
-from geolesson._home import read_state
+from geolesson._home import mirror_healthy, read_state
 
 MODES = ("mirror", "live")
 LIVE_STAC_API = {
@@ -54,15 +54,6 @@ def _check_provider(provider: str) -> None:
         raise ValueError(f"provider={provider!r} is not known; use one of {', '.join(PROVIDERS)}")
 
 
-def _mirror_healthy(state: dict | None) -> bool:
-    if not state:
-        return False
-    try:
-        return httpx.get(f"{state['api_url']}_mirror/health", timeout=2.0).status_code == 200
-    except httpx.HTTPError:
-        return False
-
-
 def mirror_state(start: bool = True) -> dict:
     """The running mirror's URLs (``api_url``, ``files_url``, ``stats_url``), starting it if needed.
 
@@ -71,14 +62,14 @@ def mirror_state(start: bool = True) -> dict:
             carries ``geolesson mirror start``'s own explanation).
     """
     state = read_state()
-    if _mirror_healthy(state):
+    if mirror_healthy(state):
         return state
     if not start:
         raise RuntimeError("the offline mirror is not running; start it with `geolesson mirror start`")
     run = subprocess.run([sys.executable, "-m", "geolesson.cli", "mirror", "start"],
                          capture_output=True, text=True, stdin=subprocess.DEVNULL)
     state = read_state()
-    if run.returncode or not _mirror_healthy(state):
+    if run.returncode or not mirror_healthy(state):
         raise RuntimeError(f"could not start the offline mirror:\n{run.stdout}{run.stderr}")
     return state
 

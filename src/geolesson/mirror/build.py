@@ -89,7 +89,7 @@ def build(workers: int | None = None, force: bool = False, log=print) -> Path:
             items.extend(result)
             if i % 6 == 0 or i == n:
                 log(f"  {i}/{n} dates written ({time.perf_counter() - t0:.0f} s)")
-    (stac_dir(home) / "collection.json").write_text(json.dumps(collection_dict(scenario, ""), indent=1))
+    (stac_dir(home) / "collection.json").write_text(json.dumps(collection_dict(scenario), indent=1))
     with open(stac_dir(home) / "items.ndjson", "w") as f:
         for item in sorted(items, key=lambda it: it["id"]):
             f.write(json.dumps(item, separators=(",", ":")) + "\n")

@@ -11,8 +11,8 @@ import sys
 import time
 from pathlib import Path
 
-import httpx
 
+from geolesson._home import mirror_healthy as healthy
 from geolesson._home import mirror_home, read_state, state_file
 from geolesson.mirror import database
 from geolesson.mirror.build import files_dir, inputs_digest, is_built, stac_dir
@@ -43,15 +43,6 @@ def choose_port(preferred: int, what: str, log) -> int:
         port = s.getsockname()[1]
     log(f"port {preferred} for the {what} is busy (another program uses it); using free port {port} instead")
     return port
-
-
-def healthy(state: dict | None, timeout: float = 2.0) -> bool:
-    if not state:
-        return False
-    try:
-        return httpx.get(f"{state['api_url']}_mirror/health", timeout=timeout).status_code == 200
-    except httpx.HTTPError:
-        return False
 
 
 def _pid_alive(pid: int) -> bool:

@@ -57,7 +57,7 @@ def item_path(acq: Acquisition, tile: Tile) -> str:
             f"{tile.grid_square}/{d.year}/{d.month}/{item_id(acq, tile)}")
 
 
-def collection_dict(scenario: Scenario, base_url: str) -> dict:
+def collection_dict(scenario: Scenario) -> dict:
     to_ll = Transformer.from_crs(scenario.epsg, 4326, always_xy=True)
     bbox = list(to_ll.transform_bounds(*scenario.bounds))
     first, last = scenario.acquisitions[0].datetime, scenario.acquisitions[-1].datetime
