@@ -301,6 +301,21 @@ def test_read_chips_one_pass(scene):
         chips.read_chips(some, items=item, stack=True)
 
 
+@pytest.mark.parametrize("dtype", ["uint8", "uint16"])
+def test_lookup_table_scaling_equals_reflectance(dtype):
+    """Large windows are scaled through a lookup table; small ones with reflectance(): same values."""
+    asset = {"raster:bands": [{"scale": 0.0001, "offset": -0.1, "nodata": 0}]}
+    info = np.iinfo(dtype)
+    big = np.random.default_rng(1).integers(0, info.max, size=(700, 1000), endpoint=True).astype(dtype)
+    big[0, :10] = 0
+    small = big[:40, :40]
+    for window in (big, small):
+        out = np.empty(window.shape, dtype=np.float32)
+        chips._scaler(window, asset)(window, out)
+        np.testing.assert_array_equal(out, reflectance(window, asset))
+    assert np.isnan(out[0, :10]).all()
+
+
 def test_dataset_cache_reused_and_reset_after_fork(scene):
     item, _ = scene
     idx = chips.chip_index(item, 256)

@@ -34,6 +34,7 @@ Data flow: this module imports :mod:`geolesson.sources` (GDAL HTTP options) and
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import os
 import threading
@@ -641,19 +642,57 @@ def _window(row: Any) -> tuple[int, int, int, int]:
     return tuple(int(_field(row, k)) for k in ("row_off", "col_off", "height", "width"))
 
 
-def _to_dataarray(bands: list[np.ndarray], assets: Sequence[str], ref: _Grid, epsg: int,
-                  row_off: int, col_off: int, height: int, width: int, attrs: dict):
+def _scaler(dn: np.ndarray, asset: dict):
+    """A function ``(dn window, out) -> None`` writing :func:`geolesson.indices.reflectance`
+    of a window into ``out``. For a large ``uint8``/``uint16`` read it gathers from a
+    lookup table that ``reflectance`` itself computes for every possible DN: the values
+    are identical, and one 4-byte gather per pixel replaces float64 arithmetic."""
+    if dn.dtype in (np.uint8, np.uint16) and dn.size > 4 * 2 ** (8 * dn.itemsize):
+        lut = reflectance(np.arange(2 ** (8 * dn.itemsize), dtype=dn.dtype), asset, band=0)
+
+        def scale(window: np.ndarray, out: np.ndarray) -> None:
+            np.take(lut, window, out=out)
+    else:
+        def scale(window: np.ndarray, out: np.ndarray) -> None:
+            out[...] = reflectance(window, asset, band=0)
+    return scale
+
+
+@functools.lru_cache(maxsize=16)
+def _crs_attrs(epsg: int) -> dict:
+    """The CF grid-mapping attributes rioxarray writes for ``EPSG:<epsg>`` (``spatial_ref``
+    coordinate), computed once: ``rio.write_crs`` per chip would cost about 1 ms."""
     import rioxarray  # noqa: F401  (registers .rio)
+    import xarray as xr
+
+    return dict(xr.DataArray(0).rio.write_crs(f"EPSG:{epsg}").spatial_ref.attrs)
+
+
+def _spatial_ref(epsg: int, transform=None):
+    """The ``spatial_ref`` coordinate rioxarray reads back with ``.rio.crs`` and
+    ``.rio.transform()`` (GDAL GeoTransform order: c a b f d e)."""
+    attrs = dict(_crs_attrs(epsg))
+    if transform is not None:
+        t = transform
+        attrs["GeoTransform"] = " ".join(repr(float(v)) for v in (t.c, t.a, t.b, t.f, t.d, t.e))
+    return ((), np.int64(0), attrs)
+
+
+def _to_dataarray(data: np.ndarray, assets: Sequence[str], ref: _Grid, epsg: int,
+                  row_off: int, col_off: int, attrs: dict):
     import xarray as xr
     from affine import Affine
 
     t = ref.transform
+    height, width = data.shape[1:]
     x = t.c + (col_off + np.arange(width) + 0.5) * t.a
     y = t.f + (row_off + np.arange(height) + 0.5) * t.e
-    da = xr.DataArray(np.stack(bands), dims=("band", "y", "x"),
-                      coords={"band": list(assets), "y": y, "x": x}, name="reflectance", attrs=attrs)
-    da = da.rio.write_crs(f"EPSG:{epsg}")
-    return da.rio.write_transform(Affine(t.a, 0, t.c + col_off * t.a, 0, t.e, t.f + row_off * t.e))
+    chip_transform = Affine(t.a, 0, t.c + col_off * t.a, 0, t.e, t.f + row_off * t.e)
+    da = xr.DataArray(data, dims=("band", "y", "x"), name="reflectance", attrs=attrs,
+                      coords={"band": list(assets), "y": y, "x": x,
+                              "spatial_ref": _spatial_ref(epsg, chip_transform)})
+    da.encoding["grid_mapping"] = "spatial_ref"
+    return da
 
 
 def _assets_tuple(assets: Any) -> tuple[str, ...]:
@@ -731,8 +770,8 @@ def read_chips(rows: Any, assets: Sequence[str] = ("red", "green", "blue", "nir"
     import xarray as xr
 
     assets = _assets_tuple(assets)
-    if hasattr(rows, "iterrows"):
-        rows = [r for _, r in rows.iterrows()]
+    if hasattr(rows, "to_dict") and hasattr(rows, "columns"):  # (Geo)DataFrame
+        rows = rows.to_dict("records")
     else:
         rows = list(rows)
     if not rows:
@@ -750,36 +789,42 @@ def read_chips(rows: Any, assets: Sequence[str] = ("red", "green", "blue", "nir"
     bottom = max(w[0] + w[2] for w in windows)
     right = max(w[1] + w[3] for w in windows)
 
-    per_chip: list[list[np.ndarray]] = [[] for _ in rows]
-    for key in assets:
-        plan = _Plan(d, key, ref)
+    sizes = {(w[2], w[3]) for w in windows}
+    if stack and len(sizes) != 1:
+        raise ValueError(f"stack=True needs chips of one size, got {sorted(sizes)}; drop partial chips "
+                         "(chip_index(..., partial='drop')) or use stack=False")
+    plans = [_Plan(d, key, ref) for key in assets]
+    # chips of one size go into one (chip, band, y, x) block; others get one array each
+    if len(sizes) == 1:
+        height, width = sizes.pop()
+        block = np.empty((len(rows), len(assets), height, width), dtype=np.float32)
+        out_arrays = list(block)
+    else:
+        out_arrays = [np.empty((len(assets), w[2], w[3]), dtype=np.float32) for w in windows]
+    for j, plan in enumerate(plans):
         r0, r1 = plan.span(top, bottom - top)
         c0, c1 = plan.span(left, right - left)
         data = _read_window(plan.grid.href, r0, r1, c0, c1, plan.fill)
+        scale = _scaler(data, plan.grid.asset)
         for i, (row_off, col_off, height, width) in enumerate(windows):
-            dn = plan.cut(data, r0, c0, row_off, col_off, height, width)
-            per_chip[i].append(reflectance(dn, plan.grid.asset, band=0))
+            scale(plan.cut(data, r0, c0, row_off, col_off, height, width), out_arrays[i][j])
+        del data
 
-    out = []
-    for r, (row_off, col_off, height, width), bands in zip(rows, windows, per_chip):
-        chip_id = _get_optional(r, "chip_id")
-        attrs = {"item_id": d["id"], **({"chip_id": str(chip_id)} if chip_id is not None else {})}
-        out.append(_to_dataarray(bands, assets, ref, epsg, row_off, col_off, height, width, attrs))
-    if not stack:
-        return out
-    sizes = {(w[2], w[3]) for w in windows}
-    if len(sizes) != 1:
-        raise ValueError(f"stack=True needs chips of one size, got {sorted(sizes)}; drop partial chips "
-                         "(chip_index(..., partial='drop')) or use stack=False")
     chip_ids = [_get_optional(r, "chip_id") for r in rows]
+    if not stack:
+        return [_to_dataarray(arr, assets, ref, epsg, w[0], w[1],
+                              {"item_id": d["id"], **({"chip_id": str(c)} if c is not None else {})})
+                for arr, w, c in zip(out_arrays, windows, chip_ids)]
     labels = [str(c) for c in chip_ids] if all(c is not None for c in chip_ids) else list(range(len(rows)))
     stacked = xr.DataArray(
-        np.stack([da.values for da in out]), dims=("chip", "band", "y", "x"), name="reflectance",
+        block, dims=("chip", "band", "y", "x"), name="reflectance",
         coords={"chip": labels, "band": list(assets),
                 "row_off": ("chip", np.array([w[0] for w in windows], dtype=np.int64)),
-                "col_off": ("chip", np.array([w[1] for w in windows], dtype=np.int64))},
+                "col_off": ("chip", np.array([w[1] for w in windows], dtype=np.int64)),
+                "spatial_ref": _spatial_ref(epsg)},
         attrs={"item_id": d["id"]})
-    return stacked.rio.write_crs(f"EPSG:{epsg}")
+    stacked.encoding["grid_mapping"] = "spatial_ref"
+    return stacked
 
 
 def _get_optional(row: Any, key: str) -> Any:
