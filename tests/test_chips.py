@@ -131,6 +131,22 @@ def test_odd_sizes_keep_partial(tmp_path):
     assert len(chips.chip_index(item, 256, partial="drop")) == 3 * 2
 
 
+@pytest.mark.parametrize("chip_size", [64, 200, 300])
+def test_tall_scene_read_in_several_strips(tmp_path, chip_size):
+    # SCL 1051 x 151 is read in strips of about 512 rows (whole rows of chips): the chips
+    # that straddle, follow or end a strip are counted like the others
+    item, arrays = make_item(tmp_path, shape10=(2101, 301), with_swir=False, bands=("red",))
+    for partial in ("drop", "keep"):
+        idx = chips.chip_index(item, chip_size, partial=partial)
+        expected = brute_stats(arrays["scl"], (2101, 301), chip_size, partial)
+        assert len(idx) == len(expected)
+        for r in idx.itertuples():
+            nod, cld, hh, ww = expected[(r.row, r.col)]
+            assert (r.height, r.width) == (hh, ww)
+            assert r.nodata_fraction == pytest.approx(nod, abs=1e-12)
+            assert r.cloud_fraction == pytest.approx(cld, abs=1e-12)
+
+
 def test_nodata_edges_all_cloud_and_empty_chip(tmp_path):
     scl = np.full((500, 350), 9, dtype="uint8")  # all cloud (high probability)
     scl[:, :64] = 0  # a no-data swath edge: chips in column 0 are half empty
@@ -386,6 +402,14 @@ def test_item_without_scl(scene):
     item, _ = scene
     del item.assets["scl"]
     with pytest.raises(ValueError, match="no asset 'scl'"):
+        chips.chip_index(item)
+
+
+def test_scl_file_not_the_size_its_item_says(scene):
+    item, _ = scene
+    item.assets["scl"].extra_fields["proj:shape"] = [501, 350]  # the file is 500 x 350
+    with pytest.raises(ValueError, match=r"scl.tif' is 500 x 350 pixels, but item 'T_1', asset 'scl', says "
+                                         r"proj:shape \[501, 350\]"):
         chips.chip_index(item)
 
 

@@ -74,8 +74,6 @@ _PARTIAL = ("drop", "keep")
 #: Points per footprint edge (corners included once): the UTM window's edges are curved in
 #: EPSG:4326, so each edge gets a few intermediate points.
 _DENSIFY = 4
-#: Fill value marking SCL pixels outside the SCL raster (padding of partial edge chips).
-_OUTSIDE = 255
 
 
 # ---------------------------------------------------------------------------------------
@@ -275,15 +273,46 @@ def _read_window(href: str, row0: int, row1: int, col0: int, col1: int, fill: An
     return data
 
 
-def _read_full(href: str) -> np.ndarray:
-    """All of band 1 of ``href`` in one read (not cached: the index reads each SCL once)."""
+def _read_strips(href: str, shape: tuple[int, int], rows: int, height: int, width: int, what: str):
+    """Band 1 of ``href``, rows [0, height) x cols [0, width), as successive strips of
+    ``rows`` rows: yields ``(row0, strip)``. The next strip is read in a background thread
+    while the caller works on this one, so counting overlaps decoding; GDAL decodes each
+    strip's blocks on all cores (``GDAL_NUM_THREADS``, GDAL >= 3.6). Nothing is cached:
+    the index reads each SCL once, whole.
+
+    Raises:
+        ValueError: the file's size is not ``shape``, the ``proj:shape`` of ``what`` (item and asset).
+        OSError: the file cannot be opened or read (the message names the href).
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
     import rasterio
+    from rasterio.windows import Window
+
+    options = {**sources.GDAL_HTTP_OPTIONS, "GDAL_NUM_THREADS": "ALL_CPUS"}
+
+    def read(ds, row0: int) -> np.ndarray:
+        with rasterio.Env(**options):  # GDAL options are per thread
+            return ds.read(1, window=Window(0, row0, width, min(rows, height - row0)))
 
     try:
-        with rasterio.Env(**sources.GDAL_HTTP_OPTIONS), rasterio.open(href) as ds:
-            return ds.read(1)
+        with rasterio.Env(**options):
+            ds = rasterio.open(href)
     except Exception as exc:
-        raise OSError(f"could not read {href!r}: {exc}") from exc
+        raise OSError(f"could not open {href!r}: {exc}") from exc
+    with ds, ThreadPoolExecutor(max_workers=1) as pool:
+        if (ds.height, ds.width) != tuple(shape):
+            raise ValueError(f"{href!r} is {ds.height} x {ds.width} pixels, but {what} says proj:shape "
+                             f"{list(shape)}")
+        pending = pool.submit(read, ds, 0)
+        for row0 in range(0, height, rows):
+            try:
+                strip = pending.result()
+            except Exception as exc:
+                raise OSError(f"could not read {href!r} (rows {row0}:{row0 + rows}): {exc}") from exc
+            if row0 + rows < height:
+                pending = pool.submit(read, ds, row0 + rows)
+            yield row0, strip
 
 
 # ---------------------------------------------------------------------------------------
@@ -320,7 +349,39 @@ def _footprints(transform, epsg: int, col_off, row_off, width, height):
     return shapely.polygons(coords)
 
 
-def _item_chips(item: Any, chip_size: int, partial: str, cloud_lut: np.ndarray,
+def _scl_counts(strips, s: int, h: int, w: int, nrows: int, ncols: int, cloud_classes: Sequence[int]):
+    """SCL pixel counts per chip: (total, nodata, cloud), each ``(nrows, ncols)`` int64.
+
+    ``strips`` yields ``(row0, strip)`` covering SCL rows [0, h) x cols [0, w), each strip
+    a whole number of chip rows (``s`` SCL rows each). Chip ``(r, c)`` counts
+    ``scl[r*s:(r+1)*s, c*s:(c+1)*s]`` clipped to [0, h) x [0, w) (partial edge chips count
+    fewer pixels). Per row of chips: masks by comparison, summed down the columns, then
+    over each chip's ``s`` columns with ``np.add.reduceat``. All arithmetic is vectorised;
+    the loop runs once per row of chips and keeps the masks small (CPU cache sized).
+    """
+    nodata_cols = np.empty((nrows, w), dtype=np.int64)
+    cloud_cols = np.empty((nrows, w), dtype=np.int64)
+    is_nodata = np.empty((s, w), dtype=bool)
+    is_cloud = np.empty((s, w), dtype=bool)
+    is_class = np.empty((s, w), dtype=bool)
+    for row0, strip in strips:
+        for r in range(row0 // s, min(-(-(row0 + strip.shape[0]) // s), nrows)):
+            chip_rows = strip[r * s - row0:(r + 1) * s - row0]
+            m = chip_rows.shape[0]
+            np.equal(chip_rows, SCL_NODATA, out=is_nodata[:m])
+            is_cloud[:m] = False
+            for k in cloud_classes:
+                np.logical_or(is_cloud[:m], np.equal(chip_rows, k, out=is_class[:m]), out=is_cloud[:m])
+            nodata_cols[r] = is_nodata[:m].view(np.uint8).sum(axis=0, dtype=np.uint32)
+            cloud_cols[r] = is_cloud[:m].view(np.uint8).sum(axis=0, dtype=np.uint32)
+    starts = np.arange(ncols) * s
+    rows_per_chip = np.minimum(s, h - np.arange(nrows) * s)
+    cols_per_chip = np.minimum(s, w - starts)
+    total = (rows_per_chip[:, None] * cols_per_chip[None, :]).astype(np.int64)
+    return total, np.add.reduceat(nodata_cols, starts, axis=1), np.add.reduceat(cloud_cols, starts, axis=1)
+
+
+def _item_chips(item: Any, chip_size: int, partial: str, cloud_classes: Sequence[int],
                 max_nodata, max_cloud, scl_asset: str, reference_asset: str):
     import pandas as pd
 
@@ -352,19 +413,11 @@ def _item_chips(item: Any, chip_size: int, partial: str, cloud_lut: np.ndarray,
     else:
         nrows, ncols = -(-ref.height // chip_size), -(-ref.width // chip_size)
 
-    data = _read_full(scl.href)
-    if data.shape != (scl.height, scl.width):
-        raise ValueError(f"{scl.href!r} is {data.shape[0]} x {data.shape[1]} pixels, but item {item_id!r} "
-                         f"says proj:shape {[scl.height, scl.width]} for asset {scl_asset!r}")
-    data = data[:min(scl_h, nrows * s), :min(scl_w, ncols * s)]
-    if data.shape != (nrows * s, ncols * s):  # partial edge chips: pad with "outside"
-        data = np.pad(data, ((0, nrows * s - data.shape[0]), (0, ncols * s - data.shape[1])),
-                      constant_values=_OUTSIDE)
-    # reduce by blocks: (nrows, s, ncols, s) -> counts per chip, vectorised
-    blocks = data.reshape(nrows, s, ncols, s)
-    total = (blocks != _OUTSIDE).sum(axis=(1, 3), dtype=np.int64)
-    nodata = (blocks == SCL_NODATA).sum(axis=(1, 3), dtype=np.int64)
-    cloud = cloud_lut[blocks].sum(axis=(1, 3), dtype=np.int64)
+    # SCL rows and columns the chips cover; strips of whole chip rows, about one block row (512) high
+    h, w = min(scl_h, nrows * s), min(scl_w, ncols * s)
+    strips = _read_strips(scl.href, (scl.height, scl.width), s * max(1, round(512 / s)), h, w,
+                          f"item {item_id!r}, asset {scl_asset!r},")
+    total, nodata, cloud = _scl_counts(strips, s, h, w, nrows, ncols, cloud_classes)
     valid = total - nodata
     nodata_fraction = (nodata / total).ravel()
     cloud_fraction = np.divide(cloud, valid, out=np.zeros(valid.shape, dtype=np.float64),
@@ -411,8 +464,9 @@ def chip_index(items: Any, chip_size: int = 256, *, partial: str = "drop",
     Chips tile each item's native grid of ``reference_asset`` (from its ``proj:transform``
     and ``proj:shape``, 10 m for Sentinel-2 ``red``) from the top-left corner, without
     overlap. The statistics come from the Scene Classification layer (``scl_asset``),
-    read once, whole, at its native resolution (20 m), and reduced per chip by reshaping
-    into blocks (no resampling, no per-chip loop). A chip counts the SCL pixels that its
+    read once, whole, at its native resolution (20 m), and counted per chip with
+    vectorised masks and sums, one row of chips at a time (no resampling, no per-chip
+    loop). A chip counts the SCL pixels that its
     footprint touches: ``chip_size * ref_res / scl_res`` per side (128 for 256 chips at
     10 m over a 20 m SCL), fewer for partial edge chips.
 
@@ -481,12 +535,10 @@ def chip_index(items: Any, chip_size: int = 256, *, partial: str = "drop",
         raise ValueError(f"cloud_classes must not contain the no-data class {SCL_NODATA}")
     _check_fraction("max_nodata", max_nodata)
     _check_fraction("max_cloud", max_cloud)
-    cloud_lut = np.zeros(256, dtype=bool)
-    cloud_lut[classes] = True
 
     frames, geoms = [], []
     for item in _as_item_list(items):
-        frame, geometry = _item_chips(item, chip_size, partial, cloud_lut, max_nodata, max_cloud,
+        frame, geometry = _item_chips(item, chip_size, partial, sorted(set(classes)), max_nodata, max_cloud,
                                       scl_asset, reference_asset)
         frames.append(frame)
         geoms.append(geometry)
