@@ -132,9 +132,10 @@ def test_odd_sizes_keep_partial(tmp_path):
 
 
 @pytest.mark.parametrize("chip_size", [64, 200, 300])
-def test_tall_scene_read_in_several_strips(tmp_path, chip_size):
-    # SCL 1051 x 151 is read in strips of about 512 rows (whole rows of chips): the chips
-    # that straddle, follow or end a strip are counted like the others
+def test_tall_scene_read_in_several_strips(tmp_path, chip_size, monkeypatch):
+    # SCL 1051 x 151 read in strips of about 200 rows (whole rows of chips): the chips that
+    # start, follow or end a strip are counted like the others
+    monkeypatch.setattr(chips, "_STRIP_ROWS", 200)
     item, arrays = make_item(tmp_path, shape10=(2101, 301), with_swir=False, bands=("red",))
     for partial in ("drop", "keep"):
         idx = chips.chip_index(item, chip_size, partial=partial)
@@ -145,6 +146,21 @@ def test_tall_scene_read_in_several_strips(tmp_path, chip_size):
             assert (r.height, r.width) == (hh, ww)
             assert r.nodata_fraction == pytest.approx(nod, abs=1e-12)
             assert r.cloud_fraction == pytest.approx(cld, abs=1e-12)
+
+
+def test_class_runs_and_counts_for_any_integer_dtype():
+    assert chips._runs([10, 3, 9, 8, 1, 3]) == [(1, 1), (3, 3), (8, 10)]
+    scl = np.random.default_rng(3).integers(0, 12, size=(300, 260))
+    expected = None
+    for dtype in ("uint8", "uint16", "int16", "int64"):
+        strips = [(0, scl[:200].astype(dtype)), (200, scl[200:].astype(dtype))]
+        counts = chips._scl_counts(iter(strips), 100, 300, 260, 3, 3, [1, 3, 8, 9, 10])
+        if expected is None:
+            blocks = [[scl[r * 100:(r + 1) * 100, c * 100:(c + 1) * 100] for c in range(3)] for r in range(3)]
+            expected = ([[b.size for b in row] for row in blocks], [[(b == 0).sum() for b in row] for row in blocks],
+                        [[np.isin(b, [1, 3, 8, 9, 10]).sum() for b in row] for row in blocks])
+        for got, want in zip(counts, expected):
+            np.testing.assert_array_equal(got, want)
 
 
 def test_nodata_edges_all_cloud_and_empty_chip(tmp_path):
@@ -396,6 +412,13 @@ def test_bad_arguments(scene):
         chips.chip_index(item, max_cloud=1.5)
     with pytest.raises(ValueError, match="cloud_classes: \\[12\\]"):
         chips.chip_index(item, cloud_classes=(9, 12))
+
+
+def test_items_that_are_not_items():
+    with pytest.raises(TypeError, match="not None .did a search or get_item find nothing"):
+        chips.chip_index(None)
+    with pytest.raises(TypeError, match="not 'S2A_35SNA'"):
+        chips.chip_index("S2A_35SNA")
 
 
 def test_item_without_scl(scene):

@@ -69,6 +69,9 @@ INDEX_COLUMNS: tuple[str, ...] = (
     "col_off", "row_off", "width", "height", "nodata_fraction", "cloud_fraction",
 )
 
+#: SCL rows per read of the index (rounded to whole chip rows): 11 MB of a 5490-wide SCL;
+#: few enough reads to decode fast, enough to overlap decoding with counting.
+_STRIP_ROWS = 2048
 _INT_COLUMNS = ("crs", "col", "row", "col_off", "row_off", "width", "height")
 _PARTIAL = ("drop", "keep")
 #: Points per footprint edge (corners included once): the UTM window's edges are curved in
@@ -201,6 +204,9 @@ def _as_item_list(items: Any) -> list:
         return [items]
     if hasattr(items, "items") and callable(items.items) and not isinstance(items, Mapping):
         items = items.items()  # pystac ItemCollection / ItemSearch
+    if items is None or isinstance(items, (str, bytes)) or not isinstance(items, Iterable):
+        raise TypeError(f"items must be a pystac.Item, a STAC item dict, or an iterable of them, not "
+                        f"{items!r}" + (" (did a search or get_item find nothing?)" if items is None else ""))
     return list(items)
 
 
@@ -349,6 +355,17 @@ def _footprints(transform, epsg: int, col_off, row_off, width, height):
     return shapely.polygons(coords)
 
 
+def _runs(classes: Sequence[int]) -> list[tuple[int, int]]:
+    """Sorted classes as runs of consecutive values: (1, 3, 8, 9, 10) -> [(1, 1), (3, 3), (8, 10)]."""
+    runs: list[tuple[int, int]] = []
+    for k in sorted(set(classes)):
+        if runs and k == runs[-1][1] + 1:
+            runs[-1] = (runs[-1][0], k)
+        else:
+            runs.append((k, k))
+    return runs
+
+
 def _scl_counts(strips, s: int, h: int, w: int, nrows: int, ncols: int, cloud_classes: Sequence[int]):
     """SCL pixel counts per chip: (total, nodata, cloud), each ``(nrows, ncols)`` int64.
 
@@ -364,16 +381,29 @@ def _scl_counts(strips, s: int, h: int, w: int, nrows: int, ncols: int, cloud_cl
     is_nodata = np.empty((s, w), dtype=bool)
     is_cloud = np.empty((s, w), dtype=bool)
     is_class = np.empty((s, w), dtype=bool)
+    # the narrowest sum that holds s (a column's count within one row of chips): 6x faster than int64
+    count_dtype = np.uint8 if s <= 255 else np.uint16 if s <= 65535 else np.uint32
+    runs = _runs(cloud_classes)
+    shifted = None
     for row0, strip in strips:
+        if shifted is None or shifted.dtype != strip.dtype:
+            shifted = np.empty((s, w), dtype=strip.dtype)
         for r in range(row0 // s, min(-(-(row0 + strip.shape[0]) // s), nrows)):
             chip_rows = strip[r * s - row0:(r + 1) * s - row0]
             m = chip_rows.shape[0]
             np.equal(chip_rows, SCL_NODATA, out=is_nodata[:m])
             is_cloud[:m] = False
-            for k in cloud_classes:
-                np.logical_or(is_cloud[:m], np.equal(chip_rows, k, out=is_class[:m]), out=is_cloud[:m])
-            nodata_cols[r] = is_nodata[:m].view(np.uint8).sum(axis=0, dtype=np.uint32)
-            cloud_cols[r] = is_cloud[:m].view(np.uint8).sum(axis=0, dtype=np.uint32)
+            for lo, hi in runs:  # classes lo..hi: one comparison for a single class, two for a run
+                if lo == hi:
+                    np.equal(chip_rows, lo, out=is_class[:m])
+                elif chip_rows.dtype.kind == "u":  # lo <= v <= hi  <=>  (v - lo) mod 2**n <= hi - lo
+                    np.less_equal(np.subtract(chip_rows, lo, out=shifted[:m], casting="unsafe"), hi - lo,
+                                  out=is_class[:m])
+                else:
+                    np.logical_and(chip_rows >= lo, chip_rows <= hi, out=is_class[:m])
+                np.logical_or(is_cloud[:m], is_class[:m], out=is_cloud[:m])
+            nodata_cols[r] = np.add.reduce(is_nodata[:m].view(np.uint8), axis=0, dtype=count_dtype)
+            cloud_cols[r] = np.add.reduce(is_cloud[:m].view(np.uint8), axis=0, dtype=count_dtype)
     starts = np.arange(ncols) * s
     rows_per_chip = np.minimum(s, h - np.arange(nrows) * s)
     cols_per_chip = np.minimum(s, w - starts)
@@ -413,9 +443,9 @@ def _item_chips(item: Any, chip_size: int, partial: str, cloud_classes: Sequence
     else:
         nrows, ncols = -(-ref.height // chip_size), -(-ref.width // chip_size)
 
-    # SCL rows and columns the chips cover; strips of whole chip rows, about one block row (512) high
+    # the SCL rows and columns the chips cover, in strips of whole chip rows
     h, w = min(scl_h, nrows * s), min(scl_w, ncols * s)
-    strips = _read_strips(scl.href, (scl.height, scl.width), s * max(1, round(512 / s)), h, w,
+    strips = _read_strips(scl.href, (scl.height, scl.width), s * max(1, round(_STRIP_ROWS / s)), h, w,
                           f"item {item_id!r}, asset {scl_asset!r},")
     total, nodata, cloud = _scl_counts(strips, s, h, w, nrows, ncols, cloud_classes)
     valid = total - nodata
@@ -517,6 +547,7 @@ def chip_index(items: Any, chip_size: int = 256, *, partial: str = "drop",
             reference asset, without ``proj:shape``/``proj:transform``, without an EPSG
             code, or in a CRS not in metres (geographic); SCL not aligned with or not
             covering the reference grid, or its file's size differs from ``proj:shape``.
+        TypeError: ``items`` is not an item or an iterable of items (e.g. ``None``).
         OSError: the SCL file cannot be read (the message names its href).
     """
     import geopandas as gpd
