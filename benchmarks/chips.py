@@ -115,10 +115,19 @@ def _stacchip_index(item):
                      t["nodata_percentage"].to_numpy(), t["cloud_cover_percentage"].to_numpy()]).astype(np.float64)
 
 
-def case_index_geolesson(item_path: str, out: str, **_) -> dict:
-    """Timed on one item; the (row, col, nodata, cloud) table saved for the comparison."""
+def _timed_index(item_path: str, out: str, build) -> dict:
+    """Time build(item) on one item; save its (row, col, nodata, cloud) table for the comparison."""
     import numpy as np
 
+    item = _load_item(item_path)
+    t0 = time.perf_counter()
+    table = build(item)
+    seconds = time.perf_counter() - t0
+    np.savez(out, **{item.id: table})
+    return {"seconds": seconds, "chips": table.shape[1]}
+
+
+def case_index_geolesson(item_path: str, out: str, **_) -> dict:
     # chip_index imports these on first use: imported before the clock starts, as stacchip's are
     import affine  # noqa: F401
     import geopandas  # noqa: F401
@@ -128,24 +137,13 @@ def case_index_geolesson(item_path: str, out: str, **_) -> dict:
 
     from geolesson import chips  # noqa: F401
 
-    item = _load_item(item_path)
-    t0 = time.perf_counter()
-    table = _geolesson_index(item)
-    seconds = time.perf_counter() - t0
-    np.savez(out, **{item.id: table})
-    return {"seconds": seconds, "chips": table.shape[1]}
+    return _timed_index(item_path, out, _geolesson_index)
 
 
 def case_index_stacchip(item_path: str, out: str, **_) -> dict:
-    import numpy as np
     import stacchip.indexer  # noqa: F401
 
-    item = _load_item(item_path)
-    t0 = time.perf_counter()
-    table = _stacchip_index(item)
-    seconds = time.perf_counter() - t0
-    np.savez(out, **{item.id: table})
-    return {"seconds": seconds, "chips": table.shape[1]}
+    return _timed_index(item_path, out, _stacchip_index)
 
 
 def case_agree_geolesson(items_path: str, out: str, **_) -> dict:

@@ -92,6 +92,16 @@ def brute_stats(scl, shape10, chip_size, partial):
     return out
 
 
+def assert_matches_brute_force(idx, scl, shape10, chip_size, partial):
+    expected = brute_stats(scl, shape10, chip_size, partial)
+    assert len(idx) == len(expected)
+    for r in idx.itertuples():
+        nod, cld, hh, ww = expected[(r.row, r.col)]
+        assert (r.height, r.width) == (hh, ww)
+        assert r.nodata_fraction == pytest.approx(nod, abs=1e-12)
+        assert r.cloud_fraction == pytest.approx(cld, abs=1e-12)
+
+
 @pytest.fixture
 def scene(tmp_path):
     return make_item(tmp_path)
@@ -107,13 +117,8 @@ def scene(tmp_path):
 def test_statistics_equal_brute_force(scene, partial, chip_size):
     item, arrays = scene
     idx = chips.chip_index(item, chip_size, partial=partial)
-    expected = brute_stats(arrays["scl"], (1000, 700), chip_size, partial)
-    assert len(idx) == len(expected)
+    assert_matches_brute_force(idx, arrays["scl"], (1000, 700), chip_size, partial)
     for r in idx.itertuples():
-        nod, cld, hh, ww = expected[(r.row, r.col)]
-        assert (r.height, r.width) == (hh, ww)
-        assert r.nodata_fraction == pytest.approx(nod, abs=1e-12)
-        assert r.cloud_fraction == pytest.approx(cld, abs=1e-12)
         assert r.chip_id == f"T_1_{r.row}_{r.col}"
         assert (r.row_off, r.col_off) == (r.row * chip_size, r.col * chip_size)
 
@@ -124,10 +129,7 @@ def test_odd_sizes_keep_partial(tmp_path):
     idx = chips.chip_index(item, 256, partial="keep")
     assert len(idx) == 4 * 3
     assert sorted(set(idx.height)) == [233, 256] and sorted(set(idx.width)) == [191, 256]
-    expected = brute_stats(arrays["scl"], (1001, 703), 256, "keep")
-    for r in idx.itertuples():
-        nod, cld, _, _ = expected[(r.row, r.col)]
-        assert r.nodata_fraction == pytest.approx(nod) and r.cloud_fraction == pytest.approx(cld)
+    assert_matches_brute_force(idx, arrays["scl"], (1001, 703), 256, "keep")
     assert len(chips.chip_index(item, 256, partial="drop")) == 3 * 2
 
 
@@ -139,13 +141,7 @@ def test_tall_scene_read_in_several_strips(tmp_path, chip_size, monkeypatch):
     item, arrays = make_item(tmp_path, shape10=(2101, 301), with_swir=False, bands=("red",))
     for partial in ("drop", "keep"):
         idx = chips.chip_index(item, chip_size, partial=partial)
-        expected = brute_stats(arrays["scl"], (2101, 301), chip_size, partial)
-        assert len(idx) == len(expected)
-        for r in idx.itertuples():
-            nod, cld, hh, ww = expected[(r.row, r.col)]
-            assert (r.height, r.width) == (hh, ww)
-            assert r.nodata_fraction == pytest.approx(nod, abs=1e-12)
-            assert r.cloud_fraction == pytest.approx(cld, abs=1e-12)
+        assert_matches_brute_force(idx, arrays["scl"], (2101, 301), chip_size, partial)
 
 
 def test_class_runs_and_counts_for_any_integer_dtype():
@@ -169,10 +165,7 @@ def test_nodata_edges_all_cloud_and_empty_chip(tmp_path):
     scl[384:, :] = 0  # bottom chips (and the partial row) entirely without data
     item, _ = make_item(tmp_path, scl=scl, with_swir=False)
     idx = chips.chip_index(item, 256, partial="keep")
-    expected = brute_stats(scl, (1000, 700), 256, "keep")
-    for r in idx.itertuples():
-        nod, cld, _, _ = expected[(r.row, r.col)]
-        assert r.nodata_fraction == pytest.approx(nod) and r.cloud_fraction == pytest.approx(cld)
+    assert_matches_brute_force(idx, scl, (1000, 700), 256, "keep")
     assert not idx[["nodata_fraction", "cloud_fraction"]].isna().any().any()
     empty = idx[idx.nodata_fraction == 1]
     assert len(empty) > 0 and (empty.cloud_fraction == 0).all()  # documented: 0, not NaN
