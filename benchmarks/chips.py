@@ -54,9 +54,6 @@ FIRST_ROW = 20  # the read sample starts here: row_off 5120, a 512-block boundar
 HERE = Path(__file__).resolve().parent
 PEER_VENV = HERE / ".venv-stacchip"
 PEER_REQUIREMENTS = HERE / "requirements-stacchip.txt"
-# the GDAL settings geolesson.sources uses, given to every case (peers included)
-GDAL_ENV = {"GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR", "CPL_VSIL_CURL_ALLOWED_EXTENSIONS": ".tif,.tiff,.TIF",
-            "GDAL_HTTP_MAX_RETRY": "3", "GDAL_HTTP_RETRY_DELAY": "1"}
 
 
 # ---------------------------------------------------------------------------------------
@@ -64,11 +61,19 @@ GDAL_ENV = {"GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR", "CPL_VSIL_CURL_ALLOWED_
 # ---------------------------------------------------------------------------------------
 
 
-def _load_item(path: str):
+def _item(d: dict):
     import pystac
 
     # migrate=False: pystac >= 1.15 would turn proj:epsg into proj:code, which stacchip cannot read
-    return pystac.Item.from_dict(json.loads(Path(path).read_text()), migrate=False)
+    return pystac.Item.from_dict(d, migrate=False)
+
+
+def _load_item(path: str):
+    return _item(json.loads(Path(path).read_text()))
+
+
+def _load_items(path: str) -> list:
+    return [_item(d) for d in json.loads(Path(path).read_text())]
 
 
 def _sample(n_rows: int, x_size: int) -> list[tuple[int, int]]:
@@ -84,13 +89,6 @@ def case_index_floor(item_path: str, out: str, **_) -> dict:
     with rasterio.open(href) as ds:
         scl = ds.read(1)
     return {"seconds": time.perf_counter() - t0, "pixels": int(scl.size)}
-
-
-def _load_items(path: str) -> list:
-    import pystac
-
-    # migrate=False: pystac >= 1.15 would turn proj:epsg into proj:code, which stacchip cannot read
-    return [pystac.Item.from_dict(d, migrate=False) for d in json.loads(Path(path).read_text())]
 
 
 def _geolesson_index(item):
@@ -256,7 +254,6 @@ def case_read_rioxarray(item_path: str, out: str, sample_rows: int, **_) -> dict
 
 
 CASES = {name[len("case_"):]: fn for name, fn in globals().items() if name.startswith("case_")}
-PEER_CASES = {"index_stacchip", "agree_stacchip", "read_stacchip"}
 
 
 # ---------------------------------------------------------------------------------------
@@ -279,7 +276,9 @@ def ensure_peer_venv() -> Path:
 
 
 def run(case: str, python: Path, **kwargs) -> dict:
-    env = {**os.environ, **GDAL_ENV}
+    from geolesson import sources
+
+    env = {**os.environ, **sources.GDAL_HTTP_OPTIONS}  # the same GDAL settings for every case, peers included
     args = [str(python), __file__, "--case", case, "--case-args", json.dumps(kwargs)]
     done = subprocess.run(args, capture_output=True, text=True, env=env)
     if done.returncode != 0:
@@ -287,19 +286,24 @@ def run(case: str, python: Path, **kwargs) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def tile_bytes(item, row0: int, row1: int, cols: int) -> int:
-    """Bytes of the full-resolution COG tiles (blocks) of BANDS that intersect pixel rows
-    [row0, row1) and columns [0, cols), from the TIFF tile byte counts."""
+def tile_bytes(item):
+    """The compressed sizes of the full-resolution COG tiles (blocks) of BANDS, from the
+    TIFF tile byte counts, read once: returns ``bytes_in(row0, row1, cols)``, the bytes of
+    the tiles that intersect pixel rows [row0, row1) and columns [0, cols)."""
+    import numpy as np
     import rasterio
 
-    total = 0
+    sizes = 0
     for band in BANDS:
         with rasterio.open(item.assets[band].href) as ds:
-            bh, bw = ds.block_shapes[0]
-            for i in range(row0 // bh, -(-row1 // bh)):
-                for j in range(-(-cols // bw)):
-                    total += int(ds.get_tag_item(f"BLOCK_SIZE_{j}_{i}", "TIFF", bidx=1))
-    return total
+            (bh, bw), rows, cols = ds.block_shapes[0], ds.height, ds.width
+            sizes = sizes + np.array([[int(ds.get_tag_item(f"BLOCK_SIZE_{j}_{i}", "TIFF", bidx=1))
+                                       for j in range(-(-cols // bw))] for i in range(-(-rows // bh))])
+
+    def bytes_in(row0: int, row1: int, cols: int) -> int:
+        return int(sizes[row0 // bh:-(-row1 // bh), :-(-cols // bw)].sum())
+
+    return bytes_in
 
 
 def served_bytes(fn, hrefs, *args, **kwargs) -> tuple[dict, int]:
@@ -383,16 +387,16 @@ def main() -> None:
 
     import httpx
     import numpy as np
-    import pystac
 
     from geolesson import indices, sources
 
     peer, here = ensure_peer_venv(), Path(sys.executable)
     items_url = sources.stac_api_url().rstrip("/") + "/collections/sentinel-2-l2a/items"
-    ids = [i.id for i in sources.open_client().search(collections=["sentinel-2-l2a"]).items()]
-    # raw JSON, not migrated by pystac (proj:epsg stays, as stacchip needs)
-    raw = {i: httpx.get(f"{items_url}/{i}", timeout=30).raise_for_status().json() for i in ids}
-    item = pystac.Item.from_dict(raw[ITEM], migrate=False)
+    # raw JSON, not migrated by pystac (proj:epsg stays, as stacchip needs); the mirror holds 48 items
+    page = httpx.get(items_url, params={"limit": 1000}, timeout=30).raise_for_status().json()
+    raw = {feature["id"]: feature for feature in page["features"]}
+    ids = list(raw)
+    item = _item(raw[ITEM])
     band_hrefs = [item.assets[b].href for b in BANDS]
     height, width = item.assets["red"].extra_fields["proj:shape"]
     results: dict[str, list[dict]] = {}
@@ -437,8 +441,9 @@ def main() -> None:
                               for c in ("read_stacchip", "read_rioxarray") for j, b in enumerate(BANDS))
             fetched = {k: statistics.median(r["bytes"] for r in v) for k, v in results.items()}
             full_px = (height // CHIP) * CHIP
-            tiles = {"all": tile_bytes(item, 0, height, width), "touched": tile_bytes(item, 0, full_px, full_px),
-                     "sample": tile_bytes(item, FIRST_ROW * CHIP, (FIRST_ROW + args.sample_rows) * CHIP, full_px)}
+            bytes_in = tile_bytes(item)
+            tiles = {"all": bytes_in(0, height, width), "touched": bytes_in(0, full_px, full_px),
+                     "sample": bytes_in(FIRST_ROW * CHIP, (FIRST_ROW + args.sample_rows) * CHIP, full_px)}
             chips_read = {k: v[0]["chips"] for k, v in results.items() if k.startswith("read_") and k != "read_ceiling"}
             chips_read["read_ceiling"] = (height // CHIP) * (width // CHIP)
             report_reads(med, fetched, chips_read, args.runs, args.sample_rows, tiles, same_pixels)
