@@ -65,3 +65,20 @@ def test_configure_gdal_keeps_user_settings(monkeypatch):
     opts = sources.configure_gdal()
     assert opts["GDAL_HTTP_MAX_RETRY"] == "7"
     assert opts["GDAL_DISABLE_READDIR_ON_OPEN"] == "EMPTY_DIR"
+
+
+def test_data_path_finds_the_committed_inputs():
+    path = sources.data_path("rhodes_aoi.geojson")
+    assert path.is_absolute() and path.is_file() and path.parent.name == "data"
+    assert '"FeatureCollection"' in path.read_text()
+
+
+def test_data_path_names_the_missing_file_and_lists_what_exists():
+    with pytest.raises(FileNotFoundError, match=r"data/rhodes_aoi\.json does not exist.*rhodes_aoi\.geojson"):
+        sources.data_path("rhodes_aoi.json")
+
+
+@pytest.mark.parametrize("name", ["../pyproject.toml", "mirror/stac", "..", ""])
+def test_data_path_refuses_paths(name):
+    with pytest.raises(ValueError, match="plain file name"):
+        sources.data_path(name)

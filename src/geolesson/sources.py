@@ -14,11 +14,12 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 import httpx
 
-from geolesson._home import mirror_healthy, read_state
+from geolesson._home import data_dir, mirror_healthy, read_state
 
 MODES = ("mirror", "live")
 LIVE_STAC_API = {
@@ -115,6 +116,39 @@ def open_client(provider: str = "earth-search", mode: str | None = None):
     import pystac_client
 
     return pystac_client.Client.open(stac_api_url(provider, mode), modifier=item_modifier(provider, mode))
+
+
+def data_path(name: str) -> Path:
+    """The path of one of the book's committed inputs in the checkout's ``data/`` folder.
+
+    The inputs are small vector files the chapters read: ``"rhodes_aoi.geojson"`` (the
+    area of interest), ``"rhodes_island.geojson"`` (the coastline) and
+    ``"rhodes_burn_scar_true.geojson"`` (the simulated burn scar), all GeoJSON in
+    longitude/latitude (EPSG:4326). The folder is found from ``GEOLESSON_ROOT``, the
+    checkout this package is installed from, or the working directory's parents.
+
+    Args:
+        name: a file name in ``data/`` (no directories).
+
+    Returns:
+        The absolute path of an existing file.
+
+    Raises:
+        ValueError: ``name`` is not a plain file name (it contains a path separator or is
+            ``..``).
+        FileNotFoundError: no such file; the message lists the files that exist. Also when
+            no checkout can be found at all (set ``GEOLESSON_ROOT``).
+    """
+    if not name or Path(name).name != name or name in (".", ".."):
+        raise ValueError(f"name={name!r} is not allowed: give a plain file name in data/, "
+                         "such as 'rhodes_aoi.geojson'")
+    folder = data_dir()
+    path = folder / name
+    if not path.is_file():
+        have = sorted(p.name for p in folder.iterdir() if p.is_file())
+        raise FileNotFoundError(f"data/{name} does not exist in {folder}; the files there are: "
+                                f"{', '.join(have) or 'none'}")
+    return path
 
 
 def configure_gdal() -> dict:
