@@ -29,6 +29,9 @@ checked rule by rule (one test per chapter and rule):
     cell's option lines (``:tags:``, or a ``---`` block) are not code.
 ``term_links``
     At least one ``{term}`` link, and every ``{term}`` target is a term of the glossary.
+``public_api_only``
+    Code cells import no private module (``geolesson._home``, any ``geolesson._x``): what a
+    learner types must be the public API documented in the reference page.
 
 Chapters that do not meet a rule yet are listed in ``KNOWN_FAILING`` (issue 11): each is
 an ``xfail(strict=True)``, so fixing a rule without deleting its entry fails the suite.
@@ -55,14 +58,16 @@ REMOVED_OUTPUT_TAGS = {"remove-output", "remove-cell"}
 
 # issue 11: rules today's chapters do not meet yet; h4b deletes an entry with the fix.
 KNOWN_FAILING: dict[str, set[str]] = {
-    "book/01_search": {"figures", "code_cell_size", "term_links"},
-    "book/02_access_cogs": {"figures", "code_cell_size", "term_links"},
+    "book/01_search": {"figures", "code_cell_size", "term_links", "public_api_only"},
+    "book/02_access_cogs": {"figures", "code_cell_size", "term_links", "public_api_only"},
     "book/03_dask_ndvi": {"figures", "no_typed_ids_dates", "code_cell_size", "term_links"},
-    "book/04_datacubes": {"figures", "no_typed_ids_dates", "code_cell_size", "term_links"},
-    "book/05_chipping": {"figures", "no_typed_ids_dates", "code_cell_size", "term_links"},
+    "book/04_datacubes": {"figures", "no_typed_ids_dates", "code_cell_size", "term_links",
+                          "public_api_only"},
+    "book/05_chipping": {"figures", "no_typed_ids_dates", "code_cell_size", "term_links",
+                         "public_api_only"},
 }
 RULES = ("front_matter", "exercises", "try_it_live", "figures", "no_typed_ids_dates",
-         "code_cell_size", "term_links")
+         "code_cell_size", "term_links", "public_api_only")
 
 
 def toc_chapters(toc_path: Path = ROOT / "_toc.yml") -> list[str]:
@@ -300,6 +305,16 @@ def check_term_links(text: str) -> list[str]:
     return [f"{{term}} target {t!r} is not a glossary term" for t in targets if t.lower() not in known]
 
 
+PRIVATE_IMPORT = re.compile(r"^\s*(?:from\s+geolesson(?:\.\w+)*\._\w+|import\s+geolesson(?:\.\w+)*\._\w+"
+                            r"|from\s+geolesson(?:\.\w+)*\s+import\s+(?:\(?\s*)?_\w+)")
+
+
+def check_public_api_only(text: str) -> list[str]:
+    return [f"code cell at line {cell.line}, line {k + 1}: private import {line.strip()!r}"
+            for cell in code_cells(text) for k, line in enumerate(cell.body)
+            if PRIVATE_IMPORT.search(line)]
+
+
 CHECKS = {name: globals()[f"check_{name}"] for name in RULES}
 
 
@@ -413,6 +428,9 @@ def test_the_checker_passes_a_chapter_that_meets_the_contract():
     ("code_cell_size", "print(1)", "x = '" + "a" * 84 + "'"),
     ("term_links", "{term}`assets <asset>`", "{term}`assets <asset-file>`"),
     ("term_links", "An {term}`item` is one scene; {term}`assets <asset>` are its files.", ""),
+    ("public_api_only", "print(1)", "from geolesson._home import data_dir"),
+    ("public_api_only", "print(1)", "import geolesson._home as home"),
+    ("public_api_only", "print(1)", "from geolesson import _home"),
 ])
 def test_the_checker_fails_a_chapter_that_breaks_a_rule(rule, old, new):
     assert old in GOOD
@@ -426,6 +444,7 @@ def test_the_checker_counts_what_a_reader_sees():
     assert check_code_cell_size(page) == []
     assert check_no_typed_ids_dates(GOOD.replace("print(1)", 'SEASON = "2023-06-01/2023-09-30"')) == []
     assert check_no_typed_ids_dates(GOOD.replace("print(1)", 'before = "../2023-07-18"')) == []
+    assert check_public_api_only(GOOD.replace("print(1)", "from geolesson import sources")) == []
     fire = 'ax.axvspan(pd.Timestamp("2023-07-18"), pd.Timestamp("2023-07-27"))'
     assert check_no_typed_ids_dates(GOOD.replace("print(1)", fire)) == []
 
