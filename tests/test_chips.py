@@ -18,6 +18,7 @@ from rasterio.transform import from_origin
 
 from geolesson import chips
 from geolesson.indices import reflectance
+from tests import s1_fixtures as s1f
 
 X0, Y0 = 500000.0, 4000000.0
 CLOUD = (3, 8, 9, 10)
@@ -119,7 +120,7 @@ def test_statistics_equal_brute_force(scene, partial, chip_size):
     idx = chips.chip_index(item, chip_size, partial=partial)
     assert_matches_brute_force(idx, arrays["scl"], (1000, 700), chip_size, partial)
     for r in idx.itertuples():
-        assert r.chip_id == f"T_1_{r.row}_{r.col}"
+        assert r.chip_id == f"sentinel-2-l2a_T_1_{chip_size}px_{r.row}_{r.col}"
         assert (r.row_off, r.col_off) == (r.row * chip_size, r.col * chip_size)
 
 
@@ -137,7 +138,7 @@ def test_odd_sizes_keep_partial(tmp_path):
 def test_tall_scene_read_in_several_strips(tmp_path, chip_size, monkeypatch):
     # SCL 1051 x 151 read in strips of about 200 rows (whole rows of chips): the chips that
     # start, follow or end a strip are counted like the others
-    monkeypatch.setattr(chips, "_STRIP_ROWS", 200)
+    monkeypatch.setattr(chips.statistics, "_STRIP_ROWS", 200)
     item, arrays = make_item(tmp_path, shape10=(2101, 301), with_swir=False, bands=("red",))
     for partial in ("drop", "keep"):
         idx = chips.chip_index(item, chip_size, partial=partial)
@@ -145,12 +146,12 @@ def test_tall_scene_read_in_several_strips(tmp_path, chip_size, monkeypatch):
 
 
 def test_class_runs_and_counts_for_any_integer_dtype():
-    assert chips._runs([10, 3, 9, 8, 1, 3]) == [(1, 1), (3, 3), (8, 10)]
+    assert chips.statistics._runs([10, 3, 9, 8, 1, 3]) == [(1, 1), (3, 3), (8, 10)]
     scl = np.random.default_rng(3).integers(0, 12, size=(300, 260))
     expected = None
     for dtype in ("uint8", "uint16", "int16", "int64"):
         strips = [(0, scl[:200].astype(dtype)), (200, scl[200:].astype(dtype))]
-        counts = chips._scl_counts(iter(strips), 100, 300, 260, 3, 3, [1, 3, 8, 9, 10])
+        counts = chips.statistics._chip_counts(iter(strips), 100, 300, 260, 3, 3, [1, 3, 8, 9, 10])
         if expected is None:
             blocks = [[scl[r * 100:(r + 1) * 100, c * 100:(c + 1) * 100] for c in range(3)] for r in range(3)]
             expected = ([[b.size for b in row] for row in blocks], [[(b == 0).sum() for b in row] for row in blocks],
@@ -336,7 +337,7 @@ def test_lookup_table_scaling_equals_reflectance(dtype):
     small = big[:40, :40]
     for window in (big, small):
         out = np.empty(window.shape, dtype=np.float32)
-        chips._scaler(window, asset)(window, out)
+        chips.reads._scaler(window, asset)(window, out)
         np.testing.assert_array_equal(out, reflectance(window, asset))
     assert np.isnan(out[0, :10]).all()
 
@@ -346,13 +347,13 @@ def test_dataset_cache_reused_and_reset_after_fork(scene):
     idx = chips.chip_index(item, 256)
     chips.close_datasets()
     chips.read_chip(idx.iloc[0], ("red",), items=item)
-    ds = chips._cache()[item.assets["red"].href]
+    ds = chips.reads._cache()[item.assets["red"].href]
     chips.read_chip(idx.iloc[1], ("red",), items=item)
-    assert chips._cache()[item.assets["red"].href] is ds and len(chips._cache()) == 1
+    assert chips.reads._cache()[item.assets["red"].href] is ds and len(chips.reads._cache()) == 1
     r, w = os.pipe()
     pid = os.fork()
     if pid == 0:  # child: empty cache, reads still work
-        ok = len(chips._cache()) == 0
+        ok = len(chips.reads._cache()) == 0
         try:
             chips.read_chip(idx.iloc[2], ("red",), items=item)
         except Exception:  # noqa: BLE001
@@ -361,9 +362,9 @@ def test_dataset_cache_reused_and_reset_after_fork(scene):
         os._exit(0)
     os.waitpid(pid, 0)
     assert os.read(r, 1) == b"1"
-    assert chips._cache()[item.assets["red"].href] is ds
+    assert chips.reads._cache()[item.assets["red"].href] is ds
     chips.close_datasets()
-    assert chips._cache() == {}
+    assert chips.reads._cache() == {}
 
 
 def test_failed_read_names_href(scene, tmp_path):
@@ -415,10 +416,16 @@ def test_items_that_are_not_items():
 
 
 def test_item_without_scl(scene):
-    item, _ = scene
+    item, arrays = scene
     del item.assets["scl"]
     with pytest.raises(ValueError, match="no asset 'scl'"):
-        chips.chip_index(item)
+        chips.chip_index(item, statistics="scl")
+    # "auto" falls back to the nodata (0) of the reference asset, red
+    idx = chips.chip_index(item, 100)
+    red = arrays["red"]
+    for r in idx.itertuples():
+        assert r.nodata_fraction == (red[r.row_off:r.row_off + 100, r.col_off:r.col_off + 100] == 0).mean()
+    assert idx.cloud_fraction.isna().all() and (idx.nodata_fraction[idx.row_off == 0].iloc[0] > 0)
 
 
 def test_scl_file_not_the_size_its_item_says(scene):
@@ -427,6 +434,13 @@ def test_scl_file_not_the_size_its_item_says(scene):
     with pytest.raises(ValueError, match=r"scl.tif' is 500 x 350 pixels, but item 'T_1', asset 'scl', says "
                                          r"proj:shape \[501, 350\]"):
         chips.chip_index(item)
+
+
+def test_empty_items_and_bad_statistics(scene):
+    with pytest.raises(ValueError, match="items is empty.*search that matched no item"):
+        chips.chip_index([])
+    with pytest.raises(ValueError, match="statistics must be one of"):
+        chips.chip_index(scene[0], statistics="cloud")
 
 
 def test_crs_not_in_metres(tmp_path):
@@ -473,3 +487,95 @@ def test_mirror_item_partial_orbit(mirror):
     assert idx.nodata_fraction.max() > 0 and idx.nodata_fraction.mean() > 0
     da = chips.read_chip(idx.iloc[27], ("red", "swir16"), items=found)
     assert da.shape == (2, 256, 256) and da.dtype == np.float32
+
+
+# ---------------------------------------------------------------------------------------
+# Sentinel-1 (no SCL), merged indexes, reads without scale, bad windows, bad files
+# ---------------------------------------------------------------------------------------
+
+
+def _s1(tmp_path, item_id="S1A_OSAKA", zone=s1f.OSAKA, seed=0, **kw):
+    return s1f.make_s1_item(tmp_path / item_id, item_id, zone, seed=seed, **kw)
+
+
+def test_sentinel1_nodata_statistics(tmp_path):
+    item, arrays = _s1(tmp_path)
+    arrays["vh"][600:, 300:] = s1f.NODATA  # vh has more nodata than vv
+    s1f.write_cog(tmp_path / "S1A_OSAKA" / "vh.tif", arrays["vh"], *s1f.OSAKA)
+    idx = chips.chip_index(item, 128, partial="keep")
+    assert (idx.reference_asset == "vv").all() and (idx["crs"] == 32653).all()
+    assert idx.cloud_fraction.isna().all() and (idx.collection == "sentinel-1-rtc").all()
+    for key, index in (("vv", idx), ("vh", chips.chip_index(item, 128, partial="keep", nodata_asset="vh"))):
+        a = arrays[key]
+        for r in index.itertuples():
+            window = a[r.row_off:r.row_off + r.height, r.col_off:r.col_off + r.width]
+            assert r.nodata_fraction == pytest.approx((window == s1f.NODATA).mean(), abs=1e-12)
+    assert idx.nodata_fraction.iloc[0] == pytest.approx(40 / 128)
+    assert len(chips.chip_index(item, 128, max_nodata=0.0)) == 6 * 4  # first column of chips dropped
+    with pytest.raises(ValueError, match="max_cloud=0.1 needs cloud statistics"):
+        chips.chip_index(item, max_cloud=0.1)
+    del item["assets"]["vv"]["raster:bands"][0]["nodata"]
+    with pytest.raises(ValueError, match="asset 'vv' has no raster:bands nodata"):
+        chips.chip_index(item)
+
+
+def test_indexes_of_collections_zones_and_sizes_merge(tmp_path):
+    s2, _ = make_item(tmp_path, item_id="T_1", with_swir=False)
+    osaka, _ = _s1(tmp_path)
+    tokyo, _ = _s1(tmp_path, "S1A_TOKYO", s1f.TOKYO, seed=1)
+    parts = [chips.chip_index(s2, 256), chips.chip_index([osaka, tokyo], 256),
+             chips.chip_index([osaka, tokyo], 128), chips.chip_index(s2, 128)]
+    merged = pd.concat(parts, ignore_index=True)
+    assert merged["chip_id"].is_unique and len(merged) == sum(map(len, parts))
+    assert sorted(merged["crs"].unique()) == [32635, 32653, 32654]
+    assert set(merged.reference_asset) == {"red", "vv"} and set(merged.chip_size) == {128, 256}
+    assert all((p.dtypes == parts[0].dtypes).all() for p in parts)
+    assert merged.crs.to_epsg() == 4326
+    back = chips.read_index(chips.write_index(merged, tmp_path / "merged.parquet"))
+    _same(merged, back)
+    # the row's reference_asset picks the grid: S1 and S2 rows read with no reference_asset=
+    s1_row = merged[merged.collection == "sentinel-1-rtc"].iloc[-1]
+    assert chips.read_chip(s1_row, ("vv", "vh"), items=[osaka, tokyo]).shape == (2, 128, 128)
+
+
+def test_reads_without_scale_are_physical_float32(tmp_path):
+    item, arrays = _s1(tmp_path, zone=s1f.TOKYO)
+    idx = chips.chip_index(item, 128, partial="keep")
+    for _, r in idx.iloc[[0, 5, len(idx) - 1]].iterrows():
+        da = chips.read_chip(r, ("vv", "vh"), items=item)
+        assert da.name == "value" and da.dtype == np.float32 and da.rio.crs.to_epsg() == 32654
+        for i, key in enumerate(("vv", "vh")):
+            with rasterio.open(item["assets"][key]["href"]) as ds:
+                direct = ds.read(1, window=((r.row_off, r.row_off + r.height), (r.col_off, r.col_off + r.width)))
+            expected = np.where(direct == s1f.NODATA, np.float32(np.nan), direct)
+            np.testing.assert_array_equal(da.values[i], expected)  # NaN == NaN here; bit for bit otherwise
+        arr = chips.read_chip_array(r, ("vv", "vh"), items={item["id"]: item})
+        np.testing.assert_array_equal(arr.data, da.values)
+        assert arr.epsg == 32654 and tuple(arr.transform)[:6] == tuple(da.rio.transform())[:6]
+    assert np.isnan(chips.read_chip(idx.iloc[0], ("vv",), items=item).values[0, :, :40]).all()
+
+
+def test_windows_outside_or_empty_are_errors(tmp_path):
+    item, arrays = _s1(tmp_path)  # 768 x 640
+    row = {"item_id": item["id"], "row_off": 0, "col_off": 0, "height": 128, "width": 128}
+    for bad, match in (({"row_off": 5000}, "row_off=5000, col_off=0: the window rows \\[5000, 5128\\)"),
+                       ({"col_off": -300}, "col_off=-300: .* lies wholly outside item 'S1A_OSAKA'"),
+                       ({"height": 0}, "height=0: a chip window needs a positive"),
+                       ({"width": -2}, "width=-2")):
+        with pytest.raises(ValueError, match=match):
+            chips.read_chip({**row, **bad}, ("vv",), items=item)
+    # a window over the edge keeps its documented NaN padding
+    da = chips.read_chip({**row, "row_off": 700, "col_off": -64}, ("vv",), items=item)
+    assert np.isnan(da.values[0, 68:]).all() and np.isnan(da.values[0, :, :64]).all()
+    np.testing.assert_array_equal(da.values[0, :68, 104:], arrays["vv"][700:, 40:64])
+
+
+def test_read_index_of_files_that_are_not_indexes(tmp_path):
+    text = tmp_path / "notes.parquet"
+    text.write_text("not parquet")
+    with pytest.raises(ValueError, match="notes.parquet is not a Parquet file"):
+        chips.read_index(text)
+    plain = tmp_path / "plain.parquet"
+    pd.DataFrame({"a": [1, 2]}).to_parquet(plain)
+    with pytest.raises(ValueError, match="plain.parquet is a Parquet file without a GeoParquet geometry"):
+        chips.read_index(plain)

@@ -465,3 +465,40 @@ def test_asset_returns_the_asset_or_names_what_is_missing():
         indices.asset(item, "B04")
     with pytest.raises(TypeError, match="pystac.Item or an item dict"):
         indices.asset(["red"], "red")
+
+
+# ---------------------------------------------------------------------------------------
+# to_db
+# ---------------------------------------------------------------------------------------
+
+
+def test_to_db_numpy_xarray_dask_and_non_positive_power():
+    from geolesson.indices import to_db
+
+    power = np.array([[1.0, 0.1, 0.01], [0.0, -1e-4, np.nan]], dtype="float32")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no log10 warnings for zero, negative or NaN
+        db = to_db(power)
+        floored = to_db(power, floor_db=-25)
+    assert db.dtype == np.float32
+    np.testing.assert_allclose(db[0], [0.0, -10.0, -20.0], atol=1e-5)
+    assert np.isnan(db[1]).all()  # zero, negative power and NaN -> NaN
+    np.testing.assert_allclose(floored[0], [0.0, -10.0, -20.0], atol=1e-5)
+    assert floored[1, 0] == -25 and floored[1, 1] == -25 and np.isnan(floored[1, 2])
+    assert to_db(np.float32([1e-4]), floor_db=-30)[0] == -30  # a low but positive value is floored too
+    arr = xr.DataArray(power, dims=("y", "x"), coords={"x": [1, 2, 3]})
+    out = to_db(arr)
+    assert out.name == "db" and out.attrs == {"units": "dB"} and out.dims == ("y", "x")
+    np.testing.assert_array_equal(out.values, db)
+    lazy = to_db(da.from_array(power, chunks=(1, 3)))
+    assert hasattr(lazy, "dask")
+    np.testing.assert_array_equal(lazy.compute(), db)
+
+
+def test_to_db_bad_input():
+    from geolesson.indices import to_db
+
+    with pytest.raises(ValueError, match="power must be a float array.*not dtype int16"):
+        to_db(np.array([-32768, 5], dtype="int16"))
+    with pytest.raises(ValueError, match="floor_db must be None or a finite level"):
+        to_db(np.ones(3, dtype="float32"), floor_db=float("-inf"))

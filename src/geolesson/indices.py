@@ -542,3 +542,57 @@ def burned_area_ha(mask: Any, resolution_m: float | tuple[float, float]) -> Any:
     if isinstance(mask, np.ndarray):
         return float(count) * pixel_ha
     return _finish(count * pixel_ha, "burned_area_ha", {"units": "ha"})
+
+
+# ---------------------------------------------------------------------------------------
+# 5. radar backscatter in decibels
+# ---------------------------------------------------------------------------------------
+
+
+def to_db(power: Any, *, floor_db: float | None = None) -> Any:
+    """Linear backscatter power (e.g. Sentinel-1 RTC gamma0) in decibels: ``10 * log10(power)``.
+
+    The decibel of a power ratio is ``10 log10(P / P0)`` (ISO 80000-3:2006 / IEC 60027-3,
+    "level of a power quantity"); backscatter coefficients are ratios to a unit reference
+    (``P0 = 1``), so gamma0 0.01 is -20 dB and 1 is 0 dB (ESA, "Sentinel-1 Product
+    Definition", S1-RS-MDA-52-7440, section on sigma0/gamma0 in dB; Small, D. 2011,
+    "Flattening Gamma", IEEE TGRS 49(8), for terrain-flattened gamma0). Power is
+    a ratio of intensities, hence the factor 10 (amplitudes would take 20).
+
+    Zero and negative power have no logarithm. Zero occurs (radar shadow, fill), negative
+    values only from processing noise; both are returned as NaN by default, so that they
+    drop out of statistics like nodata instead of becoming ``-inf``. With ``floor_db``, every
+    value below that level (zero and negative power included) is set to ``floor_db``
+    instead: an explicit choice of the caller (e.g. -50 dB, below Sentinel-1's noise
+    floor of about -22 to -28 dB NESZ), never applied silently. NaN stays NaN.
+
+    Args:
+        power: linear power, a float numpy/xarray/Dask array of any shape and dims
+            (e.g. ``(y, x)`` or ``(band, y, x)``); nodata as NaN (as :func:`geolesson.chips.read_chip`
+            returns it).
+        floor_db: None (default: zero/negative -> NaN), or the lowest level in dB to keep.
+
+    Returns:
+        dB, same type/shape/dims/coords and float dtype as ``power`` (lazy if it is); an
+        xarray result is named ``"db"`` with ``units: "dB"``.
+
+    Raises:
+        ValueError: ``power`` has an integer or non-numeric dtype (raw nodata such as
+            -32768 must be masked to NaN first), or ``floor_db`` is not a finite number.
+    """
+    power = _as_array(power)
+    if not np.issubdtype(power.dtype, np.floating):
+        raise ValueError(f"power must be a float array of linear power (nodata as NaN), not dtype "
+                         f"{power.dtype}")
+    if floor_db is not None and (isinstance(floor_db, bool) or not isinstance(
+            floor_db, (int, float, np.integer, np.floating)) or not math.isfinite(floor_db)):
+        raise ValueError(f"floor_db must be None or a finite level in dB, not {floor_db!r}")
+    positive = power > 0
+    db = 10 * np.log10(_where(positive, power, 1.0))
+    if floor_db is None:
+        out = _where(positive, db, np.nan)
+    else:
+        filled = _where(positive, db, float(floor_db))
+        out = _where(filled >= floor_db, filled, float(floor_db))
+        out = _where(~_isnan(power), out, np.nan)
+    return _finish(out, "db", {"units": "dB"})

@@ -1,0 +1,60 @@
+"""Chip grids, a chip index in GeoParquet, and on-demand chip reads.
+
+A *scene* (one STAC item, e.g. a 10980 x 10980 Sentinel-2 tile) is far larger than what
+a model eats: a *chip* (or patch), e.g. 256 x 256 pixels. Instead of cutting millions of
+chip files, we keep a *chip index*: a table with one row per chip that a scene could
+yield (where it is, and how cloudy / empty it is), and read the pixels of a chip only when
+it is asked for, with windowed reads of the scene's Cloud-Optimized GeoTIFFs.
+
+The three steps:
+
+1. :func:`chip_index`: items -> ``geopandas.GeoDataFrame`` with one row per chip, with
+   nodata and cloud statistics from the Scene Classification layer (SCL) of Sentinel-2,
+   or nodata statistics from a data band where there is no SCL (Sentinel-1 RTC ``vv``).
+2. :func:`write_index` / :func:`read_index`: the index as GeoParquet (one file, or one
+   file per item in a hive-style folder). Indexes of many items (or collections) merge by
+   concatenation: ``pd.concat([a, b], ignore_index=True)``; filtering by cloud, date or
+   area is ordinary (geo)pandas (``idx[idx.cloud_fraction < 0.1]``, ``idx.cx[...]``,
+   ``idx[idx.intersects(aoi)]``).
+3. :func:`read_chip` / :func:`read_chips`: index rows -> ``xarray.DataArray`` in physical
+   units (reflectance, or e.g. gamma0), NaN nodata; :func:`read_chip_array` -> NumPy.
+
+Grid conventions (all on each item's own projected grid, no resampling of the 10 m bands):
+
+- Chips lie on the native grid of the *reference asset* (``red``, 10 m for Sentinel-2;
+  ``vv`` for Sentinel-1 RTC),
+  taken from that asset's ``proj:transform`` and ``proj:shape``. Chip ``(row, col)``
+  covers reference pixels ``[row * chip_size, row * chip_size + height)`` x
+  ``[col * chip_size, col * chip_size + width)``; chips do not overlap.
+- The grid must be north-up (no rotation) and in a projected CRS in metres (UTM for
+  Sentinel-2); all assets of an item must share the grid origin (true for Sentinel-2 L2A:
+  the 10, 20 and 60 m bands start at the same corner).
+
+The package's modules, one job each: :mod:`~geolesson.chips.grid` (items, assets, grids,
+footprints; metadata only), :mod:`~geolesson.chips.statistics` (per-chip counts of a
+band), :mod:`~geolesson.chips.index` (:func:`chip_index`),
+:mod:`~geolesson.chips.storage` (GeoParquet), :mod:`~geolesson.chips.reads` (chip reads).
+
+Data flow: this package imports :mod:`geolesson.sources` (GDAL HTTP options) and
+:mod:`geolesson.indices` (reflectance scaling) only.
+"""
+
+from geolesson.chips.grid import DEFAULT_REFERENCE_ASSETS
+from geolesson.chips.index import INDEX_COLUMNS, STATISTICS, chip_id, chip_index
+from geolesson.chips.reads import ChipArray, close_datasets, read_chip, read_chip_array, read_chips
+from geolesson.chips.storage import read_index, write_index
+
+__all__ = [
+    "DEFAULT_REFERENCE_ASSETS",
+    "INDEX_COLUMNS",
+    "STATISTICS",
+    "ChipArray",
+    "chip_id",
+    "chip_index",
+    "close_datasets",
+    "read_chip",
+    "read_chip_array",
+    "read_chips",
+    "read_index",
+    "write_index",
+]

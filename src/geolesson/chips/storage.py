@@ -1,0 +1,92 @@
+"""The chip index as GeoParquet: one file, or one file per item in a hive-style folder."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from urllib.parse import quote
+
+_PART = "part.parquet"
+
+
+_PART = "part.parquet"
+
+
+def write_index(gdf, path: str | os.PathLike, partition_by_item: bool = False) -> Path:
+    """Write a chip index as GeoParquet (geopandas, GeoParquet 1.x metadata, CRS included).
+
+    Args:
+        gdf: a chip index (:func:`chip_index`, or a filtered/merged one).
+        path: the ``.parquet`` file, or with ``partition_by_item`` the folder.
+        partition_by_item: False: one file. True: one file per item in a hive-style folder,
+            ``path/item_id=<id>/part.parquet`` (``<id>`` URL-quoted if it holds characters
+            unsafe in file names); each part is a complete index of its item (the
+            ``item_id`` column is kept in the file too). Parts of items already in the
+            folder are replaced; other items' parts are left alone, so a folder grows item
+            by item.
+
+    Returns:
+        ``Path(path)``.
+
+    Raises:
+        ValueError: ``gdf`` has no ``item_id`` column (partitioned write) or no geometry.
+    """
+    path = Path(path)
+    if getattr(gdf, "geometry", None) is None:
+        raise ValueError("write_index needs a GeoDataFrame with a geometry column (a chip index)")
+    if not partition_by_item:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        gdf.to_parquet(path, index=False)
+        return path
+    if "item_id" not in gdf.columns:
+        raise ValueError("partition_by_item=True needs an 'item_id' column")
+    path.mkdir(parents=True, exist_ok=True)
+    for item_id, part in gdf.groupby("item_id", sort=True):
+        folder = path / f"item_id={quote(str(item_id), safe='')}"
+        folder.mkdir(exist_ok=True)
+        part.to_parquet(folder / _PART, index=False)
+    return path
+
+
+def read_index(path: str | os.PathLike):
+    """Read a chip index written by :func:`write_index` (one file, or a partitioned folder).
+
+    Returns:
+        ``geopandas.GeoDataFrame`` with the CRS and dtypes written (EPSG:4326, int64
+        windows, ``datetime64[us, UTC]``); a folder's parts are concatenated in the order
+        of their folder names, with a fresh ``RangeIndex``.
+
+    Raises:
+        FileNotFoundError: ``path`` does not exist, or a folder holds no ``item_id=*/part.parquet``.
+        ValueError: a file is not Parquet, or is Parquet without GeoParquet geometry (the
+            message names the file).
+    """
+    import geopandas as gpd
+    import pandas as pd
+
+    path = Path(path)
+    if path.is_dir():
+        parts = sorted(path.glob(f"item_id=*/{_PART}"))
+        if not parts:
+            raise FileNotFoundError(f"{path} holds no item_id=*/{_PART} files (not a partitioned chip index)")
+        frames = [_read_one(p) for p in parts]
+        out = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+        return gpd.GeoDataFrame(out, geometry="geometry", crs=frames[0].crs)
+    if not path.exists():
+        raise FileNotFoundError(f"no chip index at {path}")
+    return _read_one(path)
+
+
+def _read_one(path: Path):
+    import geopandas as gpd
+    import pyarrow as pa
+
+    try:
+        return gpd.read_parquet(path)
+    except pa.ArrowInvalid as exc:
+        raise ValueError(f"{path} is not a Parquet file, so not a chip index ({exc})") from exc
+    except ValueError as exc:
+        if "geo metadata" not in str(exc) and "geometry" not in str(exc):
+            raise
+        raise ValueError(f"{path} is a Parquet file without a GeoParquet geometry column, so "
+                         "not a chip index (write one with write_index)") from exc
