@@ -41,7 +41,7 @@ $(STAMP): pyproject.toml
 	  { echo "error: the venv module is missing; on Debian/Ubuntu: sudo apt-get install python3-venv"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e ".[book,test]"
+	$(BIN)/pip install --quiet -e ".[book,test,ml]"
 	touch $(STAMP)
 
 # PostgreSQL + PostGIS for the mirror's STAC database, npm to vendor MathJax, Graphviz's `dot` for dask.visualize

@@ -1,0 +1,51 @@
+"""collate: samples of a ChipDataset -> one batch, georeferencing kept per chip."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from torch.utils.data import default_collate
+
+#: Sample keys stacked into tensors; every other key becomes a list, one entry per chip.
+_STACKED = ("image", "mask", "valid")
+
+
+def collate(samples: Sequence[dict]) -> dict:
+    """Stack samples of a :class:`~geolesson.batching.ChipDataset` into a batch.
+
+    ``"image"`` ``(C, H, W)`` -> ``(B, C, H, W)``, ``"mask"`` and ``"valid"`` ``(H, W)`` ->
+    ``(B, H, W)``, with ``torch.utils.data.default_collate``. Every other key
+    (``"chip_id"``, ``"item_id"``, ``"crs"``, ``"transform"``, ``"datetime"``) becomes a
+    list in chip order, untouched: a batch may hold chips of several CRSs, each with its
+    own transform, and nothing is dropped (``default_collate`` would turn the six
+    transform numbers into six tensors of B and lose which belongs to which chip).
+
+    Args:
+        samples: a non-empty list of sample dicts with the same keys, whose tensors have the
+            same shapes.
+
+    Returns:
+        A dict with the same keys.
+
+    Raises:
+        ValueError: ``samples`` is empty, the samples have different keys, or their
+            images (masks) have different shapes; the message gives the shapes.
+    """
+    if not samples:
+        raise ValueError("collate needs at least one sample")
+    keys = list(samples[0])
+    for s in samples[1:]:
+        if list(s) != keys:
+            raise ValueError(f"samples have different keys: {keys} and {list(s)}")
+    batch = {}
+    for key in keys:
+        values = [s[key] for s in samples]
+        if key in _STACKED:
+            shapes = sorted({tuple(v.shape) for v in values})
+            if len(shapes) > 1:
+                raise ValueError(f"collate: {key!r} tensors of different shapes {shapes} cannot be "
+                                 "stacked; use chips of one size (chip_index(..., partial='drop'))")
+            batch[key] = default_collate(values)
+        else:
+            batch[key] = values
+    return batch

@@ -1,0 +1,195 @@
+"""Normalization statistics per band (nodata masked, SAR in dB), saved beside the index as
+JSON, and the transform that applies them.
+
+Compute them on the training split only: statistics that have seen the validation or test
+chips leak information about them into training (the same reason a scaler is fitted on the
+training data only; Hastie, Tibshirani & Friedman, "The Elements of Statistical Learning",
+2nd ed., section 7.10.2, "The wrong and right way to do cross-validation").
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from geolesson.indices import to_db
+
+
+@dataclass(frozen=True)
+class BandStatistics:
+    """Mean and standard deviation per band over the valid pixels of a set of chips.
+
+    Attributes:
+        bands: channel names (asset keys), in channel order.
+        mean, std: per band, in the band's physical unit, or in dB where ``db`` is True;
+            ``std`` is the population standard deviation (``ddof=0``).
+        count: valid (finite) pixels per band that went into them.
+        db: per band, whether the values were converted with
+            :func:`geolesson.indices.to_db` first (linear power -> dB, for SAR).
+        chips: how many chips were read.
+    """
+
+    bands: tuple[str, ...]
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    count: tuple[int, ...]
+    db: tuple[bool, ...]
+    chips: int
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2)
+
+    @classmethod
+    def from_json(cls, text: str) -> BandStatistics:
+        d = json.loads(text)
+        return cls(tuple(d["bands"]), tuple(map(float, d["mean"])), tuple(map(float, d["std"])),
+                   tuple(map(int, d["count"])), tuple(map(bool, d["db"])), int(d["chips"]))
+
+
+def _db_flags(db: bool | Sequence[bool], n: int) -> tuple[bool, ...]:
+    flags = (bool(db),) * n if isinstance(db, (bool, np.bool_)) else tuple(bool(v) for v in db)
+    if len(flags) != n:
+        raise ValueError(f"db must be one bool or one per band ({n}), not {db!r}")
+    return flags
+
+
+def _channel_names(dataset: Any, n: int) -> tuple[str, ...]:
+    assets = getattr(dataset, "_assets", None)
+    if isinstance(assets, tuple):
+        return assets
+    if isinstance(assets, dict):
+        return tuple("|".join(sorted({v[c] for v in assets.values()})) for c in range(n))
+    return tuple(f"band{c}" for c in range(n))
+
+
+def band_statistics(dataset: Any, *, db: bool | Sequence[bool] = False) -> BandStatistics:
+    """Per-band mean and standard deviation over every valid pixel of every chip of ``dataset``.
+
+    Pass the training split's dataset only. Each chip is read once (without the dataset's
+    transform); NaN (nodata) and, in dB, zero or negative power (NaN after
+    :func:`geolesson.indices.to_db`) are left out. Per chip, the count, mean and sum of
+    squared deviations are computed in float64 and merged with Chan, Golub & LeVeque's
+    pairwise update ("Algorithms for computing the sample variance", The American
+    Statistician 37(3), 1983), which stays exact where a running sum of squares would
+    cancel.
+
+    Args:
+        dataset: a :class:`~geolesson.batching.ChipDataset` (or any map-style dataset whose
+            samples have an ``"image"`` ``(C, H, W)``; with a ``read(i)`` method, that is
+            used, so the transform is skipped).
+        db: convert linear power to dB first, for all bands (True, for Sentinel-1 gamma0) or
+            per band (a sequence of bools).
+
+    Returns:
+        :class:`BandStatistics`.
+
+    Raises:
+        ValueError: the dataset is empty, ``db`` has the wrong length, or a band has no valid
+            pixel at all.
+    """
+    n_chips = len(dataset)
+    if n_chips == 0:
+        raise ValueError("band_statistics needs at least one chip; the dataset is empty")
+    read = getattr(dataset, "read", None) or dataset.__getitem__
+    count = mean = m2 = None
+    flags = None
+    for i in range(n_chips):
+        image = read(i)["image"].numpy()
+        if flags is None:
+            flags = _db_flags(db, image.shape[0])
+            count, mean, m2 = (np.zeros(image.shape[0]) for _ in range(3))
+        for c in range(image.shape[0]):
+            x = to_db(image[c]) if flags[c] else image[c]
+            x = x[np.isfinite(x)].astype(np.float64)
+            if x.size == 0:
+                continue
+            nb, mb = float(x.size), float(x.mean())
+            m2b = float(((x - mb) ** 2).sum())
+            na, ma = count[c], mean[c]
+            total = na + nb
+            delta = mb - ma
+            mean[c] = ma + delta * nb / total
+            m2[c] = m2[c] + m2b + delta * delta * na * nb / total
+            count[c] = total
+    names = _channel_names(dataset, len(flags))
+    empty = [names[c] for c in range(len(flags)) if count[c] == 0]
+    if empty:
+        raise ValueError(f"band(s) {empty} have no valid pixel in the {n_chips} chips: no statistics")
+    std = [math.sqrt(m2[c] / count[c]) for c in range(len(flags))]
+    return BandStatistics(names, tuple(float(v) for v in mean), tuple(std),
+                          tuple(int(v) for v in count), flags, n_chips)
+
+
+def statistics_path(index_path: str | os.PathLike) -> Path:
+    """Where the statistics of an index live: beside it, ``season.parquet`` ->
+    ``season.stats.json``; a partitioned folder ``season/`` -> ``season.stats.json``."""
+    p = Path(index_path)
+    if p.name.endswith(".stats.json"):
+        return p
+    return p.with_name((p.stem if p.suffix == ".parquet" else p.name) + ".stats.json")
+
+
+def save_statistics(stats: BandStatistics, index_path: str | os.PathLike) -> Path:
+    """Write ``stats`` as JSON beside the index (:func:`statistics_path`); returns the path."""
+    path = statistics_path(index_path)
+    path.write_text(stats.to_json() + "\n")
+    return path
+
+
+def load_statistics(path: str | os.PathLike) -> BandStatistics:
+    """Read statistics saved by :func:`save_statistics`, given the index path or the JSON path.
+
+    Raises:
+        FileNotFoundError: no statistics file there (the message names the path).
+    """
+    path = statistics_path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"no normalization statistics at {path} (save_statistics writes them)")
+    return BandStatistics.from_json(path.read_text())
+
+
+class Normalize:
+    """A ChipDataset transform: ``image -> (to_db(image) if db else image - mean) / std`` per band.
+
+    Args:
+        stats: :class:`BandStatistics` (of the training split).
+        fill: None: nodata stays NaN. A number: NaN pixels (after normalization) are set to
+            it, and the sample gets ``"valid"``, ``(H, W)`` bool, True where every band had
+            a value (a model or loss can then ignore the filled pixels).
+
+    Raises:
+        ValueError: (on call) the image has a different number of bands than ``stats``.
+    """
+
+    def __init__(self, stats: BandStatistics, *, fill: float | None = None):
+        self.stats = stats
+        self.fill = fill
+        self._mean = np.asarray(stats.mean, dtype=np.float32)[:, None, None]
+        self._std = np.asarray(stats.std, dtype=np.float32)[:, None, None]
+
+    def __call__(self, sample: dict) -> dict:
+        image = sample["image"].numpy()
+        if image.shape[0] != len(self.stats.bands):
+            raise ValueError(f"Normalize: the image has {image.shape[0]} bands, the statistics "
+                             f"{len(self.stats.bands)} ({list(self.stats.bands)})")
+        x = np.stack([to_db(image[c]) if self.stats.db[c] else image[c]
+                      for c in range(image.shape[0])])
+        x = ((x - self._mean) / self._std).astype(np.float32)
+        out = dict(sample)
+        if self.fill is not None:
+            valid = ~np.isnan(x).any(axis=0)
+            x = np.where(np.isnan(x), np.float32(self.fill), x)
+            out["valid"] = torch.from_numpy(valid)
+        out["image"] = torch.from_numpy(x)
+        return out
+
+    def __repr__(self) -> str:
+        return f"Normalize(bands={list(self.stats.bands)}, db={list(self.stats.db)}, fill={self.fill})"

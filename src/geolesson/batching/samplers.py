@@ -1,0 +1,181 @@
+"""Samplers over a chip index: seeded random order, block order, and batches sharded to
+DataLoader workers by COG block row. All are ``torch.utils.data.Sampler`` subclasses that
+run in the main process and read only the index (no file)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+from torch.utils.data import Sampler
+
+#: The COG block (tile) side assumed when none is given: 512 px, as in Planetary
+#: Computer's Sentinel-1 RTC and this book's mirror. A STAC item does not say it; read it
+#: with ``rasterio.open(href).block_shapes`` (or :func:`geolesson.cog.inspect`) if unsure.
+DEFAULT_BLOCK_SIZE = 512
+
+
+def _check_int(name: str, value: Any, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, not {value!r}")
+    return int(value)
+
+
+def _index_frame(index: Any):
+    if isinstance(index, (int, np.integer)):
+        return None
+    if hasattr(index, "rows") and callable(index.rows):  # a ChipDataset
+        import pandas as pd
+
+        return pd.DataFrame(index.rows())
+    return index
+
+
+class RandomChipSampler(Sampler[int]):
+    """A seeded random permutation of the chips, a new one each epoch.
+
+    The order is a function of ``(seed, epoch)`` only: ``numpy.random.default_rng([seed,
+    epoch]).permutation(n)`` (NumPy's ``SeedSequence`` mixes both numbers). It runs in the
+    main process, so the batches are the same with 0 or any number of DataLoader workers,
+    under ``fork`` or ``spawn``. Call :meth:`set_epoch` before each epoch (as with
+    ``DistributedSampler``) to get a different but reproducible order per epoch.
+
+    Args:
+        data_source: the dataset (anything with ``len()``), or the number of chips.
+        seed: a non-negative int.
+        num_samples: chips per epoch (default all); with ``replacement`` any number.
+        replacement: draw with replacement (``rng.integers``) instead of a permutation.
+
+    Raises:
+        ValueError: ``seed`` negative or not an int; ``num_samples`` < 1 or (without
+            replacement) more than the chips.
+    """
+
+    def __init__(self, data_source: Any, *, seed: int, num_samples: int | None = None,
+                 replacement: bool = False):
+        self.n = int(data_source) if isinstance(data_source, (int, np.integer)) else len(data_source)
+        self.seed = _check_int("seed", seed, 0)
+        self.replacement = bool(replacement)
+        self.num_samples = self.n if num_samples is None else _check_int("num_samples", num_samples, 1)
+        if not self.replacement and self.num_samples > self.n:
+            raise ValueError(f"num_samples={num_samples} is more than the {self.n} chips; use "
+                             "replacement=True to draw more")
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        """Use the order of ``epoch`` (a non-negative int) from the next iteration on."""
+        self.epoch = _check_int("epoch", epoch, 0)
+
+    def __len__(self) -> int:
+        return self.num_samples
+
+    def __iter__(self) -> Iterator[int]:
+        rng = np.random.default_rng([self.seed, self.epoch])
+        if self.replacement:
+            order = rng.integers(0, self.n, size=self.num_samples)
+        else:
+            order = rng.permutation(self.n)[:self.num_samples]
+        return iter(order.tolist())
+
+
+def block_order(index: Any, block_size: int = DEFAULT_BLOCK_SIZE) -> np.ndarray:
+    """Positions of the index's rows in block order: by item, COG block row, block column,
+    then chip row and column, so that the chips of one block follow each other and a block
+    is decoded once while it is in GDAL's cache.
+
+    Args:
+        index: a chip index (or a :class:`ChipDataset`): ``item_id``, ``row_off``, ``col_off``.
+        block_size: the COG block side in pixels of the chip grid (:data:`DEFAULT_BLOCK_SIZE`).
+
+    Returns:
+        int64 positions ``0..len(index)-1``.
+    """
+    frame = _index_frame(index)
+    block_size = _check_int("block_size", block_size, 1)
+    row_off = np.asarray(frame["row_off"], dtype=np.int64)
+    col_off = np.asarray(frame["col_off"], dtype=np.int64)
+    item = np.unique(np.asarray(frame["item_id"], dtype=str), return_inverse=True)[1]
+    return np.lexsort((col_off, row_off, col_off // block_size, row_off // block_size, item))
+
+
+class GridChipSampler(Sampler[int]):
+    """Every chip once, in block order (:func:`block_order`): the order for inference, or
+    for reading a whole scene fast. Deterministic; the same every epoch.
+
+    Args:
+        index: a chip index or the :class:`ChipDataset` built on it (same row order).
+        block_size: COG block side in pixels (:data:`DEFAULT_BLOCK_SIZE`).
+    """
+
+    def __init__(self, index: Any, block_size: int = DEFAULT_BLOCK_SIZE):
+        self.order = block_order(index, block_size)
+
+    def __len__(self) -> int:
+        return len(self.order)
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self.order.tolist())
+
+
+class BlockRowBatchSampler(Sampler[list[int]]):
+    """Batches in block order, sharded to DataLoader workers by COG block row.
+
+    A ``DataLoader`` hands batch ``k`` to worker ``k % num_workers`` (round robin, while
+    every worker is alive). This sampler puts in batch ``k`` only chips whose block rows
+    (item, ``row_off // block_size``) belong to worker ``k % num_workers``: each block row
+    goes to one worker, so no two workers decode the same COG block, and each worker reads
+    its block rows in block order (its GDAL cache holds the blocks its next chips need).
+    Block rows are dealt to workers greedily, largest first, to the worker with the fewest
+    chips, so the workers get nearly equal shares. When one worker's share ends before the
+    others', the rest of the batches still go out round robin (a few blocks may then be
+    decoded twice at the very end).
+
+    Use it as ``DataLoader(ds, batch_sampler=BlockRowBatchSampler(index, 16,
+    num_workers=2), num_workers=2)``; with ``num_workers=0`` it yields the batches of
+    :class:`GridChipSampler` order.
+
+    Args:
+        index: a chip index or the :class:`ChipDataset` built on it.
+        batch_size: chips per batch (>= 1).
+        num_workers: the DataLoader's ``num_workers`` (0 or more).
+        block_size: COG block side in pixels (:data:`DEFAULT_BLOCK_SIZE`).
+        drop_last: drop each worker's last incomplete batch.
+    """
+
+    def __init__(self, index: Any, batch_size: int, *, num_workers: int,
+                 block_size: int = DEFAULT_BLOCK_SIZE, drop_last: bool = False):
+        frame = _index_frame(index)
+        self.batch_size = _check_int("batch_size", batch_size, 1)
+        self.num_workers = _check_int("num_workers", num_workers, 0)
+        block_size = _check_int("block_size", block_size, 1)
+        order = block_order(frame, block_size)
+        items = np.asarray(frame["item_id"], dtype=str)[order]
+        block_rows = np.asarray(frame["row_off"], dtype=np.int64)[order] // block_size
+        shares = max(1, self.num_workers)
+        groups: dict[tuple, list[int]] = {}
+        for pos, item, br in zip(order.tolist(), items.tolist(), block_rows.tolist()):
+            groups.setdefault((item, br), []).append(pos)
+        load = [0] * shares
+        owner: dict[tuple, int] = {}
+        for key in sorted(groups, key=lambda k: (-len(groups[k]), k)):
+            w = int(np.argmin(load))
+            owner[key] = w
+            load[w] += len(groups[key])
+        per_worker: list[list[list[int]]] = []
+        for w in range(shares):
+            chips_w = [p for key in groups if owner[key] == w for p in groups[key]]  # block order
+            batches = [chips_w[i:i + self.batch_size] for i in range(0, len(chips_w), self.batch_size)]
+            if drop_last and batches and len(batches[-1]) < self.batch_size:
+                batches.pop()
+            per_worker.append(batches)
+        self.batches: list[list[int]] = []
+        for k in range(max((len(b) for b in per_worker), default=0)):
+            self.batches.extend(b[k] for b in per_worker if k < len(b))
+        self.owner = {f"{item}:{br}": w for (item, br), w in owner.items()}
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+    def __iter__(self) -> Iterator[list[int]]:
+        return iter([list(b) for b in self.batches])
