@@ -58,8 +58,6 @@ REMOVED_OUTPUT_TAGS = {"remove-output", "remove-cell"}
 
 # issue 11: rules today's chapters do not meet yet; h4b deletes an entry with the fix.
 KNOWN_FAILING: dict[str, set[str]] = {
-    "book/01_search": {"figures", "code_cell_size", "term_links", "public_api_only"},
-    "book/02_access_cogs": {"figures", "code_cell_size", "term_links", "public_api_only"},
     "book/03_dask_ndvi": {"figures", "no_typed_ids_dates", "code_cell_size", "term_links"},
     "book/04_datacubes": {"figures", "no_typed_ids_dates", "code_cell_size", "term_links",
                           "public_api_only"},
