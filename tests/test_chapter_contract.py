@@ -59,10 +59,6 @@ REMOVED_OUTPUT_TAGS = {"remove-output", "remove-cell"}
 # issue 11: rules today's chapters do not meet yet; h4b deletes an entry with the fix.
 KNOWN_FAILING: dict[str, set[str]] = {
     "book/03_dask_ndvi": {"figures", "no_typed_ids_dates", "code_cell_size", "term_links"},
-    "book/04_datacubes": {"figures", "no_typed_ids_dates", "code_cell_size", "term_links",
-                          "public_api_only"},
-    "book/05_chipping": {"figures", "no_typed_ids_dates", "code_cell_size", "term_links",
-                         "public_api_only"},
 }
 RULES = ("front_matter", "exercises", "try_it_live", "figures", "no_typed_ids_dates",
          "code_cell_size", "term_links", "public_api_only")
