@@ -1,4 +1,5 @@
-"""The ``geolesson`` command: ``geolesson mirror build|start|stop|status`` and ``geolesson check``."""
+"""The ``geolesson`` command: ``geolesson mirror build|start|stop|status``, ``geolesson chips
+index`` and ``geolesson check``."""
 
 from __future__ import annotations
 
@@ -30,6 +31,42 @@ def _mirror(args: argparse.Namespace) -> int:
     return 0
 
 
+# the STAC API that serves each collection (mirror and live); others: --provider
+COLLECTION_PROVIDERS = {"sentinel-2-l2a": "earth-search", "sentinel-1-rtc": "planetary-computer"}
+
+
+def _chips_index(args: argparse.Namespace) -> int:
+    """Search, then index every item found with ``geolesson.chips.index_archive``."""
+    import warnings
+
+    from geolesson import sources
+    from geolesson.chips import index_archive
+
+    provider = args.provider or COLLECTION_PROVIDERS.get(args.collection, "earth-search")
+    try:
+        search = sources.open_client(provider).search(
+            collections=[args.collection], bbox=args.bbox, datetime=args.datetime,
+            max_items=args.max_items)
+        client = None
+        if args.scheduler:
+            import distributed
+
+            client = distributed.Client(args.scheduler, timeout="30s")
+        counted = sources.source_mode() == "mirror"
+        before = sources.request_counts()["total"]["bytes"] if counted else 0
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # the report below lists failures
+            report = index_archive(search, args.out, chip_size=args.chip_size, client=client,
+                                   workers=args.workers, max_nodata=args.max_nodata)
+    except (ValueError, TypeError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    read = (f"{(sources.request_counts()['total']['bytes'] - before) / 1e6:.1f} MB read"
+            if counted else "MB read: not counted in live mode")
+    print(f"{report}\n{read}")
+    return 1 if report.failed else 0
+
+
 def _check(args: argparse.Namespace) -> int:
     from geolesson.check import run_checks
 
@@ -45,6 +82,29 @@ def parser() -> argparse.ArgumentParser:
     m.add_argument("--workers", type=int, default=None, help="build: processes to simulate with (default: all cores, at most 4)")
     m.add_argument("--force", action="store_true", help="build: rebuild even if the data is up to date")
     m.set_defaults(func=_mirror)
+    ch = sub.add_parser("chips", help="chip indexes of many items")
+    chips_sub = ch.add_subparsers(dest="action", required=True)
+    ix = chips_sub.add_parser(
+        "index", help="search a collection and write one chip-index part per item (resumable)",
+        description="Search a collection (mirror or live, as GEOLESSON_SOURCE says) and write "
+                    "the chip index of every item found to OUT/item_id=<id>/part.parquet, one "
+                    "Dask task per item. Rerun to resume: items whose part is up to date are "
+                    "skipped. Exit 0: all indexed; 1: some items failed (listed); 2: bad input.")
+    ix.add_argument("--collection", required=True, help="e.g. sentinel-2-l2a, sentinel-1-rtc")
+    ix.add_argument("--bbox", type=float, nargs=4, metavar=("W", "S", "E", "N"),
+                    help="area in degrees (EPSG:4326)")
+    ix.add_argument("--datetime", help="e.g. 2023-06-01/2023-09-30")
+    ix.add_argument("--max-items", type=int, default=None, help="stop after this many items")
+    ix.add_argument("--chip-size", type=int, required=True, help="chip side in pixels")
+    ix.add_argument("--max-nodata", type=float, default=None, help="keep chips with at most this nodata fraction")
+    ix.add_argument("--out", required=True, help="folder of the parts (created if missing)")
+    ix.add_argument("--provider", choices=["earth-search", "planetary-computer"], default=None,
+                    help="STAC API to search (default: the one that serves the collection)")
+    where = ix.add_mutually_exclusive_group()
+    where.add_argument("--scheduler", help="address of a running Dask scheduler (tcp://host:8786)")
+    where.add_argument("--workers", type=int, default=None,
+                       help="worker processes of a local Dask cluster (0: serial, no Dask; default: cores, at most 4)")
+    ix.set_defaults(func=_chips_index)
     c = sub.add_parser("check", help="self-test of the installation: imports, GDAL/PROJ, data source, one search, one COG read")
     c.set_defaults(func=_check)
     return p

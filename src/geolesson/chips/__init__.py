@@ -33,18 +33,22 @@ Grid conventions (all on each item's own projected grid, no resampling of the 10
 The package's modules, one job each: :mod:`~geolesson.chips.grid` (items, assets, grids,
 footprints; metadata only), :mod:`~geolesson.chips.statistics` (per-chip counts of a
 band), :mod:`~geolesson.chips.index` (:func:`chip_index`),
-:mod:`~geolesson.chips.storage` (GeoParquet), :mod:`~geolesson.chips.reads` (chip reads).
+:mod:`~geolesson.chips.storage` (GeoParquet), :mod:`~geolesson.chips.reads` (chip reads),
+:mod:`~geolesson.chips.archive` (:func:`index_archive`: many items on a Dask cluster,
+resumable).
 
 Data flow: this package imports :mod:`geolesson.sources` (GDAL HTTP options) and
 :mod:`geolesson.indices` (reflectance scaling) only.
 """
 
+from geolesson.chips.archive import ArchiveReport, index_archive
 from geolesson.chips.grid import DEFAULT_REFERENCE_ASSETS
 from geolesson.chips.index import INDEX_COLUMNS, STATISTICS, chip_id, chip_index
 from geolesson.chips.reads import ChipArray, close_datasets, read_chip, read_chip_array, read_chips
 from geolesson.chips.storage import read_index, write_index
 
 __all__ = [
+    "ArchiveReport",
     "DEFAULT_REFERENCE_ASSETS",
     "INDEX_COLUMNS",
     "STATISTICS",
@@ -52,6 +56,7 @@ __all__ = [
     "chip_id",
     "chip_index",
     "close_datasets",
+    "index_archive",
     "read_chip",
     "read_chip_array",
     "read_chips",

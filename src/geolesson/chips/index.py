@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -56,26 +57,86 @@ def chip_id(collection: str, item_id: str, chip_size: int, row: int, col: int) -
     return f"{prefix}{item_id}_{chip_size}px_{row}_{col}"
 
 
-def _item_chips(item: Any, chip_size: int, partial: str, cloud_classes: Sequence[int],
-                max_nodata, max_cloud, statistics: str, scl_asset: str, nodata_asset: str | None,
-                reference_asset: str | None):
-    import pandas as pd
+@dataclass(frozen=True)
+class _Settings:
+    """The arguments of :func:`chip_index` that decide its output, checked."""
 
+    chip_size: int
+    partial: str
+    cloud_classes: tuple[int, ...]
+    max_nodata: float | None
+    max_cloud: float | None
+    statistics: str
+    scl_asset: str
+    nodata_asset: str | None
+    reference_asset: str | None
+
+
+def _settings(chip_size: Any, partial: Any, cloud_classes: Any, max_nodata: Any, max_cloud: Any,
+              statistics: Any, scl_asset: str, nodata_asset: str | None,
+              reference_asset: str | None) -> _Settings:
+    """Check :func:`chip_index`'s arguments (``ValueError`` naming the one that is wrong)."""
+    if isinstance(chip_size, bool) or not isinstance(chip_size, (int, np.integer)) or chip_size <= 0:
+        raise ValueError(f"chip_size must be a positive integer number of pixels, not {chip_size!r}")
+    if partial not in _PARTIAL:
+        raise ValueError(f"partial must be one of {_PARTIAL}, not {partial!r}")
+    if statistics not in STATISTICS:
+        raise ValueError(f"statistics must be one of {STATISTICS}, not {statistics!r}")
+    classes = [cloud_classes] if isinstance(cloud_classes, (int, np.integer)) else list(cloud_classes)
+    unknown = [c for c in classes if c not in SCL_CLASSES]
+    if unknown:
+        raise ValueError(f"cloud_classes: {unknown} are not SCL classes (0..{max(SCL_CLASSES)})")
+    if SCL_NODATA in classes:
+        raise ValueError(f"cloud_classes must not contain the no-data class {SCL_NODATA}")
+    _stats._check_fraction("max_nodata", max_nodata)
+    _stats._check_fraction("max_cloud", max_cloud)
+    return _Settings(int(chip_size), partial, tuple(sorted({int(c) for c in classes})),
+                     None if max_nodata is None else float(max_nodata),
+                     None if max_cloud is None else float(max_cloud),
+                     statistics, scl_asset, nodata_asset, reference_asset)
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """What indexing one item needs, read from its metadata alone (no pixels)."""
+
+    item: dict
+    item_id: str
+    epsg: int
+    ref: _Grid
+    reference_asset: str
+    statistics: str  # "scl" or "nodata", resolved from "auto"
+    band: _Grid  # the statistics band
+    key: str  # its asset key
+    nodata: float
+    classes: tuple[int, ...]
+    s: int  # statistics-band pixels per chip side
+    band_h: int  # statistics-band rows and columns the reference grid touches
+    band_w: int
+
+
+def _plan(item: Any, st: _Settings) -> _Plan:
+    """Check that ``item`` can be indexed with these settings, from its metadata only.
+
+    Raises:
+        ValueError: as :func:`chip_index` documents for a single item.
+    """
+    chip_size, statistics, scl_asset = st.chip_size, st.statistics, st.scl_asset
     d = _item_dict(item)
     item_id = _item_id(d)
-    reference_asset = _reference_asset(d, reference_asset)
+    reference_asset = _reference_asset(d, st.reference_asset)
     ref = _Grid(d, reference_asset, "reference_asset")
     epsg = _epsg(d, ref.asset)
     if statistics == "auto":
         statistics = "scl" if scl_asset in (d.get("assets") or {}) else "nodata"
     if statistics == "scl":
-        key, role, nodata, classes = scl_asset, "scl_asset", SCL_NODATA, cloud_classes
+        key, role, nodata, classes = scl_asset, "scl_asset", SCL_NODATA, st.cloud_classes
     else:
-        if max_cloud is not None:
-            raise ValueError(f"max_cloud={max_cloud!r} needs cloud statistics from an SCL band, but "
+        if st.max_cloud is not None:
+            raise ValueError(f"max_cloud={st.max_cloud!r} needs cloud statistics from an SCL band, but "
                              f"item {item_id!r} gets statistics='nodata' (no {scl_asset!r} asset): its "
                              "cloud_fraction is NaN (not measured); drop max_cloud")
-        key, role = nodata_asset or reference_asset, "nodata_asset"
+        key, role = st.nodata_asset or reference_asset, "nodata_asset"
         _asset(d, key, role)
         nodata, classes = _nodata_value(d["assets"][key], item_id, key), ()
     band = _Grid(d, key, role)
@@ -90,7 +151,6 @@ def _item_chips(item: Any, chip_size: int, partial: str, cloud_classes: Sequence
         raise ValueError(f"chip_size={chip_size} at {ref.res:g} m ({reference_asset!r}) is {s:g} "
                          f"{key!r} pixels at {band.res:g} m: it must be a whole number; choose "
                          f"chip_size a multiple of {_stats._step(ratio)}")
-    s = round(s)
     # band pixels touched by the reference grid
     band_h = math.ceil(ref.height * ratio - 1e-9)
     band_w = math.ceil(ref.width * ratio - 1e-9)
@@ -98,7 +158,18 @@ def _item_chips(item: Any, chip_size: int, partial: str, cloud_classes: Sequence
         raise ValueError(f"item {item_id!r}: asset {key!r} ({band.height} x {band.width} at "
                          f"{band.res:g} m) does not cover the {reference_asset!r} grid "
                          f"({ref.height} x {ref.width} at {ref.res:g} m)")
+    return _Plan(d, item_id, epsg, ref, reference_asset, statistics, band, key, nodata, classes,
+                 round(s), band_h, band_w)
 
+
+def _item_chips(plan: _Plan, st: _Settings):
+    """One item's chips: ``(frame, footprints)``; reads and counts its statistics band."""
+    import pandas as pd
+
+    chip_size, partial, max_nodata, max_cloud = st.chip_size, st.partial, st.max_nodata, st.max_cloud
+    d, item_id, ref, band, s = plan.item, plan.item_id, plan.ref, plan.band, plan.s
+    epsg, key, reference_asset, statistics = plan.epsg, plan.key, plan.reference_asset, plan.statistics
+    band_h, band_w = plan.band_h, plan.band_w
     if partial == "drop":
         nrows, ncols = ref.height // chip_size, ref.width // chip_size
     else:
@@ -109,7 +180,8 @@ def _item_chips(item: Any, chip_size: int, partial: str, cloud_classes: Sequence
     strips = _stats._read_strips(band.href, (band.height, band.width),
                                  s * max(1, round(_stats._STRIP_ROWS / s)), h, w,
                                  f"item {item_id!r}, asset {key!r},")
-    total, n_nodata, cloud = _stats._chip_counts(strips, s, h, w, nrows, ncols, classes, nodata)
+    total, n_nodata, cloud = _stats._chip_counts(strips, s, h, w, nrows, ncols, plan.classes,
+                                                 plan.nodata)
     valid = total - n_nodata
     nodata_fraction = (n_nodata / total).ravel()
     if statistics == "scl":
@@ -237,40 +309,26 @@ def chip_index(items: Any, chip_size: int = 256, *, partial: str = "drop",
         TypeError: ``items`` is not an item or an iterable of items (e.g. ``None``).
         OSError: the statistics file cannot be read (the message names its href).
     """
-    import geopandas as gpd
-    import pandas as pd
-
-    if isinstance(chip_size, bool) or not isinstance(chip_size, (int, np.integer)) or chip_size <= 0:
-        raise ValueError(f"chip_size must be a positive integer number of pixels, not {chip_size!r}")
-    chip_size = int(chip_size)
-    if partial not in _PARTIAL:
-        raise ValueError(f"partial must be one of {_PARTIAL}, not {partial!r}")
-    if statistics not in STATISTICS:
-        raise ValueError(f"statistics must be one of {STATISTICS}, not {statistics!r}")
-    classes = [cloud_classes] if isinstance(cloud_classes, (int, np.integer)) else list(cloud_classes)
-    unknown = [c for c in classes if c not in SCL_CLASSES]
-    if unknown:
-        raise ValueError(f"cloud_classes: {unknown} are not SCL classes (0..{max(SCL_CLASSES)})")
-    if SCL_NODATA in classes:
-        raise ValueError(f"cloud_classes must not contain the no-data class {SCL_NODATA}")
-    _stats._check_fraction("max_nodata", max_nodata)
-    _stats._check_fraction("max_cloud", max_cloud)
+    st = _settings(chip_size, partial, cloud_classes, max_nodata, max_cloud, statistics,
+                   scl_asset, nodata_asset, reference_asset)
     item_list = _as_item_list(items)
     if not item_list:
         raise ValueError("items is empty: there is nothing to index. The usual cause is a search "
                          "that matched no item (check its collections, bbox, datetime and query)")
+    plans = [_plan(item, st) for item in item_list]  # every item checked before any is read
+    return _to_geodataframe([_item_chips(plan, st) for plan in plans])
 
-    frames, geoms = [], []
-    for item in item_list:
-        frame, geometry = _item_chips(item, chip_size, partial, sorted(set(classes)), max_nodata,
-                                      max_cloud, statistics, scl_asset, nodata_asset,
-                                      reference_asset)
-        frames.append(frame)
-        geoms.append(geometry)
+
+def _to_geodataframe(results: list) -> Any:
+    """Concatenate ``(frame, footprints)`` pairs into one chip index (EPSG:4326)."""
+    import geopandas as gpd
+    import pandas as pd
+
+    frames = [frame for frame, _ in results]
     frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
     if frame.empty:
         frame = _empty_frame()
-    geometry = np.concatenate(geoms)
+    geometry = np.concatenate([geometry for _, geometry in results])
     return gpd.GeoDataFrame(frame, geometry=gpd.GeoSeries(geometry, crs="EPSG:4326"), crs="EPSG:4326")
 
 

@@ -9,7 +9,11 @@ from urllib.parse import quote
 _PART = "part.parquet"
 
 
-_PART = "part.parquet"
+def part_path(folder: str | os.PathLike, item_id: str) -> Path:
+    """Where a partitioned index keeps the part of ``item_id``:
+    ``folder/item_id=<id>/part.parquet`` (``<id>`` URL-quoted if it holds characters unsafe
+    in file names)."""
+    return Path(folder) / f"item_id={quote(str(item_id), safe='')}" / _PART
 
 
 def write_index(gdf, path: str | os.PathLike, partition_by_item: bool = False) -> Path:
@@ -42,9 +46,9 @@ def write_index(gdf, path: str | os.PathLike, partition_by_item: bool = False) -
         raise ValueError("partition_by_item=True needs an 'item_id' column")
     path.mkdir(parents=True, exist_ok=True)
     for item_id, part in gdf.groupby("item_id", sort=True):
-        folder = path / f"item_id={quote(str(item_id), safe='')}"
-        folder.mkdir(exist_ok=True)
-        part.to_parquet(folder / _PART, index=False)
+        target = part_path(path, item_id)
+        target.parent.mkdir(exist_ok=True)
+        part.to_parquet(target, index=False)
     return path
 
 
