@@ -58,7 +58,8 @@ REMOVED_OUTPUT_TAGS = {"remove-output", "remove-cell"}
 
 # issue 11: rules today's chapters do not meet yet; h4b deletes an entry with the fix.
 KNOWN_FAILING: dict[str, set[str]] = {
-    "book/03_dask_ndvi": {"figures", "no_typed_ids_dates", "code_cell_size", "term_links"},
+    # the "Serial or parallel" section's cells are engineer h5's (issue 10) to resize
+    "book/03_dask_ndvi": {"code_cell_size"},
 }
 RULES = ("front_matter", "exercises", "try_it_live", "figures", "no_typed_ids_dates",
          "code_cell_size", "term_links", "public_api_only")
