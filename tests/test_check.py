@@ -10,7 +10,8 @@ def test_check_passes_against_the_mirror(mirror):
     r = subprocess.run([sys.executable, "-m", "geolesson.cli", "check"], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stdout + r.stderr
     lines = r.stdout.splitlines()
-    assert len(lines) == 5 and all(line.startswith("ok") for line in lines)
+    assert len(lines) == 6 and all(line.startswith("ok") for line in lines)
+    assert "mirror data: ok:" in r.stdout
     assert "GDAL" in r.stdout and "PROJ" in r.stdout and "search found S2" in r.stdout
 
 

@@ -73,8 +73,9 @@ def test_stale_state_is_cleaned_up(mirror):
 
 
 def test_busy_port_gets_a_free_one(mirror):
-    from geolesson.mirror.service import DEFAULT_API_PORT
+    from geolesson.mirror.service import default_port
 
+    DEFAULT_API_PORT = default_port("api")
     geolesson("mirror", "stop")
     with socket.socket() as blocker:
         blocker.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # bind despite TIME_WAIT leftovers

@@ -22,11 +22,15 @@ def project_root() -> Path:
     ``data/mirror_scenario.toml``.
 
     Raises:
-        FileNotFoundError: no checkout can be found.
+        FileNotFoundError: ``GEOLESSON_ROOT`` is set but is not a checkout (it is never
+            ignored), or no checkout can be found.
     """
     candidates = []
-    if env := os.environ.get("GEOLESSON_ROOT"):
-        candidates.append(Path(env))
+    if (env := os.environ.get("GEOLESSON_ROOT")) is not None:
+        if not (Path(env) / "data" / SCENARIO_FILE).is_file():
+            raise FileNotFoundError(f"GEOLESSON_ROOT={env!r} is not a geolesson checkout: it must be the repository "
+                                    f"root, holding data/{SCENARIO_FILE}; fix it or unset it")
+        return Path(env)
     candidates.append(Path(__file__).resolve().parents[2])
     cwd = Path.cwd().resolve()
     candidates.extend([cwd, *cwd.parents])
@@ -45,9 +49,18 @@ def data_dir() -> Path:
 
 
 def mirror_home() -> Path:
-    """The mirror's generated, git-ignored directory (``GEOLESSON_MIRROR_DIR`` or ``data/mirror``)."""
-    if env := os.environ.get("GEOLESSON_MIRROR_DIR"):
-        return Path(env).resolve()
+    """The mirror's generated, git-ignored directory (``GEOLESSON_MIRROR_DIR`` or ``data/mirror``).
+
+    Raises:
+        ValueError: ``GEOLESSON_MIRROR_DIR`` is set but empty, or names an existing file
+            that is not a directory.
+    """
+    if (env := os.environ.get("GEOLESSON_MIRROR_DIR")) is not None:
+        home = Path(env).resolve()
+        if not env.strip() or (home.exists() and not home.is_dir()):
+            raise ValueError(f"GEOLESSON_MIRROR_DIR={env!r} is not allowed: set it to a directory (it is created "
+                             "if missing) or unset it for data/mirror in the checkout")
+        return home
     return data_dir() / "mirror"
 
 
@@ -56,20 +69,21 @@ def state_file() -> Path:
 
 
 def mirror_healthy(state: dict | None, timeout: float = 2.0) -> bool:
-    """Whether the mirror described by ``state`` answers its health check."""
+    """Whether the mirror described by ``state`` answers its health check (a query through its database pool)."""
     import httpx
 
-    if not state:
+    if not state or not isinstance(state.get("api_url"), str):
         return False
     try:
         return httpx.get(f"{state['api_url']}_mirror/health", timeout=timeout).status_code == 200
-    except httpx.HTTPError:
+    except (httpx.HTTPError, httpx.InvalidURL):
         return False
 
 
 def read_state() -> dict | None:
     """The running mirror's published state (URLs, ports, pids), or None when it is not started."""
     try:
-        return json.loads(state_file().read_text())
-    except (FileNotFoundError, json.JSONDecodeError):
+        state = json.loads(state_file().read_text())
+    except (FileNotFoundError, UnicodeDecodeError, json.JSONDecodeError):
         return None
+    return state if isinstance(state, dict) else None

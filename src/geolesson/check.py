@@ -34,18 +34,15 @@ def _endpoint() -> str:
     from geolesson import sources
 
     mode = sources.source_mode()
-    url = sources.stac_api_url("earth-search")
-    import httpx
-
-    r = httpx.get(url, timeout=20)
-    r.raise_for_status()
-    return f"{mode} STAC API answers at {url}"
+    # the landing page, with the same timeouts and retries as every chapter's client
+    _endpoint.client = sources.open_client("earth-search")
+    return f"{mode} STAC API answers at {_endpoint.client.self_href or sources.stac_api_url('earth-search')}"
 
 
 def _search() -> str:
-    from geolesson import sources
-
-    client = sources.open_client("earth-search")
+    client = getattr(_endpoint, "client", None)
+    if client is None:
+        raise RuntimeError("skipped: the STAC API did not answer")
     items = list(client.search(collections=["sentinel-2-l2a"], bbox=[27.86, 36.0, 28.06, 36.22],
                                datetime="2023-07-01/2023-07-31", max_items=1).items())
     if not items:
@@ -69,16 +66,32 @@ def _read() -> str:
     return f"read a 256x256 window of {item.id} red ({block.dtype}, mean DN {block.mean():.0f})"
 
 
+def _mirror_data() -> str:
+    from geolesson import sources
+
+    if sources.source_mode() == "live":
+        return "skipped in live mode"
+    from geolesson.mirror.verify import verify
+
+    ok, message = verify()
+    if not ok:
+        raise RuntimeError(message)
+    return message
+
+
 CHECKS: list[tuple[str, Callable[[], str], str]] = [
     ("imports", _imports, "reinstall: `make book` (or `pip install -e .[book]`), or use environment.yml"),
     ("GDAL/PROJ", _versions, "rasterio or pyproj is broken; reinstall them from wheels or conda-forge"),
     ("data source", _endpoint, "mirror mode: `geolesson mirror build` then `geolesson mirror start`; live mode: check your internet connection"),
     ("STAC search", _search, "the API answered but searching failed: `geolesson mirror stop` then `start`, or check the live service"),
     ("COG window read", _read, "GDAL could not read over HTTP: check the GDAL_* options in geolesson.sources"),
+    ("mirror data", _mirror_data, "rebuild the damaged files: `geolesson mirror build`"),
 ]
 
 
 def run_checks(print_fn=print) -> bool:
+    _endpoint.client = None
+    _search.item = None
     ok = True
     for name, check, hint in CHECKS:
         try:

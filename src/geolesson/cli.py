@@ -1,10 +1,24 @@
-"""The ``geolesson`` command: ``geolesson mirror build|start|stop|status``, ``geolesson chips
+"""The ``geolesson`` command: ``geolesson mirror build|start|stop|status|verify``, ``geolesson chips
 index`` and ``geolesson check``."""
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+
+
+def _workers(text: str) -> int:
+    """``--workers``: an integer in 1..2 x cores (argparse reports the error with the option's name)."""
+    from geolesson.mirror.build import check_workers
+
+    try:
+        return check_workers(int(text))
+    except ValueError as exc:
+        if "workers=" in str(exc):
+            raise argparse.ArgumentTypeError(str(exc).replace("workers=", "")) from None
+        cores = len(os.sched_getaffinity(0))
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer number of processes (1..{2 * cores})") from None
 
 
 def _mirror(args: argparse.Namespace) -> int:
@@ -25,7 +39,13 @@ def _mirror(args: argparse.Namespace) -> int:
             up, message = service.status()
             print(message)
             return 0 if up else 3
-    except MirrorError as exc:
+        elif args.action == "verify":
+            from geolesson.mirror.verify import verify
+
+            ok, message = verify()
+            print(message)
+            return 0 if ok else 1
+    except (MirrorError, ValueError, TimeoutError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     return 0
@@ -77,10 +97,15 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="geolesson", description="Helpers and offline mirror of the geolesson book.")
     sub = p.add_subparsers(dest="command", required=True)
     m = sub.add_parser("mirror", help="the offline STAC API and COG server on 127.0.0.1")
-    m.add_argument("action", choices=["build", "start", "stop", "status"],
-                   help="build: simulate the data; start: run it (idempotent); stop: end it; status: is it up (exit 3 if not)")
-    m.add_argument("--workers", type=int, default=None, help="build: processes to simulate with (default: all cores, at most 4)")
-    m.add_argument("--force", action="store_true", help="build: rebuild even if the data is up to date")
+    actions = m.add_subparsers(dest="action", required=True, metavar="{build,start,stop,status,verify}")
+    b = actions.add_parser("build", help="simulate the data (kept if up to date and intact)")
+    b.add_argument("--workers", type=_workers, default=None,
+                   help="processes to simulate with: 1..2 x cores (default: all cores, at most 4)")
+    b.add_argument("--force", action="store_true", help="rebuild even if the data is up to date")
+    actions.add_parser("start", help="run it (idempotent; repairs a half-dead mirror)")
+    actions.add_parser("stop", help="end it: no process or port of it remains")
+    actions.add_parser("status", help="is it up: the STAC API and PostgreSQL (exit 3 if not)")
+    actions.add_parser("verify", help="check every built file's SHA-256 against build.json (exit 1 if any differs)")
     m.set_defaults(func=_mirror)
     ch = sub.add_parser("chips", help="chip indexes of many items")
     chips_sub = ch.add_subparsers(dest="action", required=True)
@@ -105,7 +130,8 @@ def parser() -> argparse.ArgumentParser:
     where.add_argument("--workers", type=int, default=None,
                        help="worker processes of a local Dask cluster (0: serial, no Dask; default: cores, at most 4)")
     ix.set_defaults(func=_chips_index)
-    c = sub.add_parser("check", help="self-test of the installation: imports, GDAL/PROJ, data source, one search, one COG read")
+    c = sub.add_parser("check", help="self-test of the installation: imports, GDAL/PROJ, data source, one search, "
+                                     "one COG read, the mirror's data")
     c.set_defaults(func=_check)
     return p
 

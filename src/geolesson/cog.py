@@ -14,7 +14,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from urllib.parse import urlparse
 
-import httpx
 import rasterio
 from rasterio.windows import Window
 
@@ -70,28 +69,72 @@ class CogInfo:
 
 def _file_size(href: str) -> int:
     if urlparse(href).scheme in ("http", "https"):
-        r = httpx.head(href, timeout=30, follow_redirects=True)
-        if r.status_code != 200:
-            raise OSError(f"HEAD {href} answered {r.status_code}")
+        # retried and bounded as every request of geolesson.sources
+        try:
+            r = sources.http_session().head(href, timeout=(sources.CONNECT_TIMEOUT, sources.READ_TIMEOUT),
+                                            allow_redirects=True)
+        except Exception as exc:  # noqa: BLE001 - requests' errors: name the href
+            raise rasterio.errors.RasterioIOError(f"HEAD {href} failed: {exc}") from exc
+        if r.status_code != 200 or "content-length" not in r.headers:
+            raise rasterio.errors.RasterioIOError(f"HEAD {href} answered {r.status_code} without a size")
         return int(r.headers["content-length"])
     return os.stat(href).st_size
+
+
+def _block_end(ds, bidx: int, ovr: int | None, rows: int, cols: int) -> tuple[int, tuple[int, int]]:
+    """The largest byte offset + size of any block of one band at one level, and that block's (row, col)."""
+    end, where = 0, (0, 0)
+    for r in range(rows):
+        for c in range(cols):
+            offset = ds.get_tag_item(f"BLOCK_OFFSET_{c}_{r}", "TIFF", bidx=bidx, ovr=ovr)
+            size = ds.get_tag_item(f"BLOCK_SIZE_{c}_{r}", "TIFF", bidx=bidx, ovr=ovr)
+            if offset and size and int(offset) + int(size) > end:
+                end, where = int(offset) + int(size), (r, c)
+    return end, where
+
+
+def _truncation(ds, file_size: int) -> str | None:
+    """Why the file is shorter than its header says (a block ends past its last byte), or None."""
+    block_rows, block_cols = ds.block_shapes[0]
+    bands = range(1, ds.count + 1) if ds.tags(ns="IMAGE_STRUCTURE").get("INTERLEAVE") == "BAND" else [1]
+    levels = [(None, ds.height, ds.width)] + [
+        (i, math.ceil(ds.height / f), math.ceil(ds.width / f)) for i, f in enumerate(ds.overviews(1))]
+    for bidx in bands:
+        for ovr, height, width in levels:
+            end, (r, c) = _block_end(ds, bidx, ovr, math.ceil(height / block_rows), math.ceil(width / block_cols))
+            if end > file_size:
+                level = "full resolution" if ovr is None else f"overview {ovr}"
+                return (f"truncated: block (row {r}, col {c}) of band {bidx} at {level} ends at byte {end}, "
+                        f"but the file has {file_size} bytes")
+    return None
 
 
 def inspect(href: str | os.PathLike) -> CogInfo:
     """Read a COG's header (only its first bytes travel) and summarise its layout.
 
+    A file whose blocks end past its last byte (a truncated download or copy) is reported
+    as not a valid COG, the truncation first among ``cog_errors``. Over HTTP, requests time
+    out and are retried as set in :data:`geolesson.sources.GDAL_HTTP_OPTIONS` (a server
+    that never answers fails within about 30 s).
+
     Raises:
-        rasterio.errors.RasterioIOError: the file cannot be opened; the message names ``href``.
+        TypeError: ``href`` is not a str or path.
+        rasterio.errors.RasterioIOError: the file cannot be opened or its size read; the
+            message names ``href``.
     """
     from rio_cogeo.cogeo import cog_validate
 
-    href = str(href)
+    if not isinstance(href, (str, os.PathLike)):
+        raise TypeError(f"href must be a URL or path (str or os.PathLike), not {type(href).__name__}: {href!r}")
+    href = os.fspath(href)
     with rasterio.Env(**sources.GDAL_HTTP_OPTIONS):
         try:
             ds = rasterio.open(href)
         except rasterio.errors.RasterioIOError as exc:
-            raise rasterio.errors.RasterioIOError(f"cannot open {href}: {exc}") from exc
+            raise rasterio.errors.RasterioIOError(f"cannot open href={href!r}: {exc}") from exc
+        file_size = _file_size(href)
         with ds:
+            truncated = _truncation(ds, file_size)
             block_rows, block_cols = ds.block_shapes[0]
             factors = ds.overviews(1)
             tags = ds.tags(ns="IMAGE_STRUCTURE")
@@ -107,11 +150,25 @@ def inspect(href: str | os.PathLike) -> CogInfo:
                 nodata=ds.nodata,
             )
         valid, errors, _ = cog_validate(href, quiet=True)
-    return CogInfo(href=href, file_size=_file_size(href), is_valid_cog=bool(valid), cog_errors=list(errors), **info)
+    if truncated:
+        valid, errors = False, [truncated, *errors]
+    return CogInfo(href=href, file_size=file_size, is_valid_cog=bool(valid), cog_errors=list(errors), **info)
 
 
 def blocks_touched(info: CogInfo, window: Window) -> int:
-    """How many internal blocks a full-resolution pixel window overlaps (each is one compressed chunk to fetch)."""
+    """How many internal blocks a full-resolution pixel window overlaps (each is one compressed chunk to fetch).
+
+    Raises:
+        TypeError: ``info`` is not a :class:`CogInfo` or ``window`` not a ``rasterio.windows.Window``.
+        ValueError: the window has a negative width or height.
+    """
+    if not isinstance(info, CogInfo):
+        raise TypeError(f"info must be the CogInfo that cog.inspect(href) returns, not {type(info).__name__}: {info!r}")
+    if not isinstance(window, Window):
+        raise TypeError(f"window must be a rasterio.windows.Window(col_off, row_off, width, height), "
+                        f"not {type(window).__name__}: {window!r}")
+    if window.width < 0 or window.height < 0:
+        raise ValueError(f"window={window!r} has a negative size; width and height must be >= 0")
     br, bc = info.block_shape
     row0, col0 = max(0, int(window.row_off)), max(0, int(window.col_off))
     row1 = min(info.height, int(math.ceil(window.row_off + window.height)))
@@ -140,24 +197,35 @@ def count_reads(href: str):
     URL, and xarray keeps files open. For a cold measurement open and close the file inside
     the block and set ``CPL_VSIL_CURL_NON_CACHED`` (or use a fresh process).
 
+    The counters are the mirror's, shared by every client: if another client resets them
+    during the block (``reset_request_counts``), the counts cannot be known and the block
+    raises instead of reporting a difference of unrelated numbers (never a negative count).
+
     Raises:
+        TypeError: ``href`` is not a str (a local path cannot be counted: pass the asset's URL).
         ValueError: ``href`` is not served by the running mirror, or the source is live.
+        RuntimeError: the mirror's counters were reset during the block.
     """
+    if not isinstance(href, str):
+        raise TypeError(f"href must be the URL (str) of a file on the offline mirror, not "
+                        f"{type(href).__name__}: {href!r}")
     state = sources.mirror_state()
     if not href.startswith(state["files_url"]):
         raise ValueError(f"href={href!r} is not on the offline mirror ({state['files_url']}); "
                          "request counting works on the mirror only")
     key = href[len(state["files_url"]):]
 
-    def current() -> tuple[int, int]:
-        entry = sources.request_counts()["files"].get(key, {"requests": 0, "bytes": 0})
-        return entry["requests"], entry["bytes"]
+    def current() -> tuple[int, int, int | None]:
+        counts = sources.request_counts()
+        entry = counts["files"].get(key, {"requests": 0, "bytes": 0})
+        return entry["requests"], entry["bytes"], counts.get("generation")
 
     result = ReadCount(href)
-    r0, b0 = current()
-    try:
-        yield result
-    finally:
-        r1, b1 = current()
-        result.requests, result.bytes = r1 - r0, b1 - b0
+    r0, b0, g0 = current()
+    yield result
+    r1, b1, g1 = current()
+    if g1 != g0 or r1 < r0 or b1 < b0:
+        raise RuntimeError(f"the mirror's request counters were reset while counting {href} (by another client "
+                           f"or notebook: generation {g0} -> {g1}); the reads cannot be counted, run the block again")
+    result.requests, result.bytes = r1 - r0, b1 - b0
 

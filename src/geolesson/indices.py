@@ -317,7 +317,33 @@ def valid_mask(scl: Any, exclude: Iterable[int] = DEFAULT_INVALID_CLASSES) -> An
 # ---------------------------------------------------------------------------------------
 
 
+class ReflectanceWarning(UserWarning):
+    """An index got float values far above the reflectance range: digital numbers read as floats."""
+
+
+#: Largest value a reflectance array can hold: the largest DN (65535) scaled by Sentinel-2's
+#: raster:bands (scale 0.0001, offset -0.1) is 6.45, saturated pixels included. Floats above
+#: it are digital numbers (0-10000 and more) read as floats, e.g. by ``masked=True``.
+MAX_REFLECTANCE = 10.0
+
+
+def _warn_if_dn(block: np.ndarray, what: str = "", where: str = "") -> np.ndarray:
+    """``block`` unchanged; a ReflectanceWarning if it holds values above MAX_REFLECTANCE."""
+    finite = block[np.isfinite(block)] if block.size else block
+    if finite.size and (top := float(finite.max())) > MAX_REFLECTANCE:
+        import warnings
+
+        warnings.warn(
+            f"{what} holds values up to {top:g}{where}, but surface reflectance is about 0-1 (at most "
+            f"{MAX_REFLECTANCE:g} even for saturated pixels): these look like digital numbers (DN) read as "
+            "floats (masked=True / mask_and_scale=True reads give 0-10000). Convert them with "
+            f"geolesson.indices.reflectance({what}_dn, item.assets[...]) first; the index of DNs is wrong",
+            ReflectanceWarning, stacklevel=2)
+    return block
+
+
 def _check_reflectance(name: str, x: Any) -> Any:
+    """``x`` as an array after checking its dtype now and its range now (numpy) or at compute time (Dask)."""
     x = _as_array(x)
     if not np.issubdtype(x.dtype, np.floating):
         raise ValueError(
@@ -325,6 +351,11 @@ def _check_reflectance(name: str, x: Any) -> Any:
             "Integers are digital numbers (DN): scale them to reflectance with "
             f"geolesson.indices.reflectance({name}_dn, item.assets[...]) first; on DNs the "
             "offset is missing and the index is wrong")
+    data = x.data if _is_xarray(x) else x
+    if _is_dask(data):
+        checked = data.map_blocks(_warn_if_dn, what=name, where=" in one Dask chunk", dtype=data.dtype)
+        return x.copy(data=checked) if _is_xarray(x) else checked
+    _warn_if_dn(np.asarray(data), what=name)
     return x
 
 
@@ -391,6 +422,12 @@ def ndvi(red: Any, nir: Any) -> Any:
         ValueError: an input has an integer dtype (digital numbers: use :func:`reflectance`);
             shapes differ; for two DataArrays, dims, coordinates or CRS (``.rio.crs``, when
             both have one) differ. The message names both inputs.
+
+    Warns:
+        ReflectanceWarning: an input holds values above :data:`MAX_REFLECTANCE` (float DNs,
+            such as ``masked=True`` reads give): at once for numpy, and for Dask when the
+            result is computed (checked in each chunk, as the SCL check does; nothing is
+            computed early). The result is still returned: the values are legal, but wrong.
     """
     out = _normalized_difference("nir", nir, "red", red)
     return _finish(out, "ndvi", {"long_name": "Normalized Difference Vegetation Index", "units": "1"})

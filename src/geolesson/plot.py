@@ -31,11 +31,21 @@ def stretch(array, lo: float = 2.0, hi: float = 98.0, nodata: float | None = 0) 
     black in an RGB image once ``rgb_image`` has filled them).
 
     Raises:
-        ValueError: ``lo`` is not below ``hi``, or either is outside 0..100.
+        TypeError: ``array`` does not hold numbers.
+        ValueError: ``lo`` is not below ``hi``, or either is outside 0..100 (or not a number);
+            ``array`` is not 2-D ``(H, W)`` or 3-D ``(bands, H, W)``, or has no pixels.
     """
+    for name, value in (("lo", lo), ("hi", hi)):
+        if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) or np.isnan(value):
+            raise ValueError(f"{name}={value!r} must be a percentile, a number in 0..100")
     if not 0 <= lo < hi <= 100:
         raise ValueError(f"need 0 <= lo < hi <= 100, got lo={lo}, hi={hi}")
-    data = np.asarray(array, dtype="float64")
+    raw = np.asarray(array)
+    if raw.dtype.kind not in "biuf":
+        raise TypeError(f"array must hold numbers (an image), not dtype {raw.dtype} (shape {raw.shape})")
+    if raw.ndim not in (2, 3) or 0 in raw.shape:
+        raise ValueError(f"array must be an image, (H, W) or (bands, H, W) with pixels, not shape {raw.shape}")
+    data = raw.astype("float64")
     squeeze = data.ndim == 2
     if squeeze:
         data = data[None]
@@ -62,7 +72,7 @@ def rgb_image(array, lo: float = 2.0, hi: float = 98.0, nodata: float | None = 0
     """
     data = np.asarray(array)
     if data.ndim != 3 or data.shape[0] != 3:
-        raise ValueError(f"need a (3, H, W) array, got shape {data.shape}")
+        raise ValueError(f"array must be a (3, H, W) array (red, green, blue first), not shape {data.shape}")
     img = stretch(data, lo, hi, nodata)
     return np.nan_to_num(np.moveaxis(img, 0, -1), nan=0.0)
 
@@ -74,6 +84,8 @@ def show_rgb(ax: "Axes", array, extent: Sequence[float] | None = None, title: st
     ``extent`` is ``(left, right, bottom, top)`` in map units (as ``imshow`` wants); an
     ``xarray.DataArray`` with ``x``/``y`` coordinates gets its extent from them.
     """
+    if extent is not None and len(extent) != 4:
+        raise ValueError(f"extent={extent!r} must be (left, right, bottom, top) in map units")
     if extent is None and hasattr(array, "rio"):
         left, bottom, right, top = array.rio.bounds()
         extent = (left, right, bottom, top)
@@ -94,6 +106,8 @@ def footprints(ax: "Axes", items: "gpd.GeoDataFrame", by: str | None = None,
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
 
+    if by is not None and by not in items.columns:
+        raise ValueError(f"by={by!r} is not a column of items; its columns are: {', '.join(map(str, items.columns))}")
     handles = []
     if outline is not None:
         outline.plot(ax=ax, **OUTLINE_STYLE)
@@ -140,6 +154,10 @@ def block_grid(ax: "Axes", info: "CogInfo", level: int | None = None, window=Non
     """
     from matplotlib.patches import Rectangle
 
+    if level is not None and not (isinstance(level, (int, np.integer)) and 0 <= level < len(info.overviews)):
+        raise ValueError(f"level={level!r} is not an overview of {info.href}: use None (full resolution) or "
+                         f"0..{len(info.overviews) - 1} (its {len(info.overviews)} overviews)" if info.overviews
+                         else f"level={level!r}: {info.href} has no overviews, use level=None")
     if level is None:
         height, width, factor = info.height, info.width, 1
     else:

@@ -7,6 +7,13 @@ modes; only the root URL (and Planetary Computer's URL signing) differs.
 
 This module never imports ``geolesson.mirror``: it reads the URLs the mirror publishes
 and, if none is running, starts it with the ``geolesson mirror start`` command.
+
+Network waits are bounded in both modes: every HTTP client here connects within
+``CONNECT_TIMEOUT`` and reads within ``READ_TIMEOUT`` seconds, and transient failures (429,
+500, 502, 503, 504, connection resets) are retried with backoff by the clients' own retry
+support (urllib3 ``Retry`` for pystac-client and Planetary Computer tokens,
+``GDAL_HTTP_MAX_RETRY`` for GDAL), so a dead or black-holed service fails within about 30 s
+with an error naming the URL instead of hanging.
 """
 
 from __future__ import annotations
@@ -14,8 +21,10 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 import httpx
 
@@ -30,12 +39,58 @@ PROVIDERS = tuple(LIVE_STAC_API)
 
 # GDAL settings for reading COGs over HTTP: without them GDAL lists the "directory" and
 # probes for side-car files (14 requests for one window read instead of 4).
+# Timeouts (s) for every HTTP request to a STAC API, a token service or a COG: a connection
+# must open within CONNECT_TIMEOUT and each read must deliver data within READ_TIMEOUT.
+CONNECT_TIMEOUT = 5
+READ_TIMEOUT = 10
+# HTTP answers worth retrying: rate limiting and the gateway/overload errors of busy services
+RETRY_STATUS = (429, 500, 502, 503, 504)
+
 GDAL_HTTP_OPTIONS = {
     "GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR",
     "CPL_VSIL_CURL_ALLOWED_EXTENSIONS": ".tif,.tiff,.TIF",
-    "GDAL_HTTP_MAX_RETRY": "3",
+    # GDAL retries 429/5xx and timed-out requests itself, waiting RETRY_DELAY s, doubled each time
+    "GDAL_HTTP_MAX_RETRY": "2",
     "GDAL_HTTP_RETRY_DELAY": "1",
+    "GDAL_HTTP_CONNECTTIMEOUT": str(CONNECT_TIMEOUT),
+    # a request that moves less than 1 byte/s for LOW_SPEED_TIME s is given up, not retried (a
+    # black hole fails after ~7 s; with GDAL_HTTP_TIMEOUT alone GDAL 3.10 retries it: 49 s with
+    # 10 s x 4 tries). GDAL_HTTP_TIMEOUT bounds a whole request, generous for slow Wi-Fi
+    "GDAL_HTTP_LOW_SPEED_TIME": "6",
+    "GDAL_HTTP_LOW_SPEED_LIMIT": "1",
+    "GDAL_HTTP_TIMEOUT": "60",
 }
+
+
+class SourceError(ConnectionError):
+    """A live service (STAC API, token service) failed or did not answer in time; names the URL."""
+
+
+def http_retry():
+    """The retry policy of the Python HTTP clients here (a ``urllib3.util.Retry``).
+
+    Up to 3 retries: 2 for a failed connection, 1 for a read that timed out or was reset
+    (a black hole costs two reads, about ``2 * READ_TIMEOUT`` s), 3 for the answers in
+    ``RETRY_STATUS``; backoff 0.5 s doubling (none before the first retry). Every method is
+    retried: STAC searches are POSTs that only read. ``Retry-After`` is not obeyed, so that a
+    server asking for minutes cannot stall a notebook.
+    """
+    from urllib3.util import Retry
+
+    return Retry(total=3, connect=2, read=1, status=3, other=0, backoff_factor=0.5,
+                 status_forcelist=RETRY_STATUS, allowed_methods=None, respect_retry_after_header=False)
+
+
+def http_session():
+    """A ``requests.Session`` retrying with :func:`http_retry` (pass ``timeout=`` on every call)."""
+    import requests
+    from requests.adapters import HTTPAdapter
+
+    session = requests.Session()
+    adapter = HTTPAdapter(max_retries=http_retry())
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    return session
 
 
 def source_mode(mode: str | None = None) -> str:
@@ -90,32 +145,114 @@ def stac_api_url(provider: str = "earth-search", mode: str | None = None) -> str
     return mirror_state()["api_url"]
 
 
+def _hrefs(obj: Any) -> Iterator[str]:
+    """Every href in a str, pystac Asset/Item/ItemCollection, or (nested) mapping/list."""
+    import pystac
+
+    if isinstance(obj, str):
+        yield obj
+    elif isinstance(obj, pystac.Asset):
+        yield obj.href
+    elif isinstance(obj, pystac.Item):
+        yield from (a.href for a in obj.assets.values())
+    elif isinstance(obj, pystac.ItemCollection):
+        for item in obj:
+            yield from _hrefs(item)
+    elif isinstance(obj, Mapping):
+        for key, value in obj.items():
+            if key == "href" and isinstance(value, str):
+                yield value
+            elif isinstance(value, (Mapping, list)):
+                yield from _hrefs(value)
+    elif isinstance(obj, list):
+        for value in obj:
+            yield from _hrefs(value)
+
+
+def _fetch_pc_tokens(obj: Any) -> None:
+    """Put the SAS token of every blob container ``obj`` refers to in planetary_computer's cache.
+
+    planetary_computer requests tokens without a timeout and retries 10 times with growing
+    waits (about 7 minutes without network); fetched here first, with :func:`http_retry`
+    and the timeouts, its own signing then finds them cached.
+    """
+    from planetary_computer.sas import TOKEN_CACHE, SASToken
+    from planetary_computer.settings import Settings
+    from planetary_computer.utils import parse_blob_url
+
+    settings = Settings.get()
+    urls = set()
+    for href in _hrefs(obj):
+        parsed = urlparse(href)
+        if parsed.netloc.endswith(".blob.core.windows.net"):
+            account, container = parse_blob_url(parsed)
+            urls.add(f"{settings.sas_url}/{account}/{container}")
+    for url in sorted(urls):
+        token = TOKEN_CACHE.get(url)
+        if token and token.ttl() >= 60:
+            continue
+        headers = {"Ocp-Apim-Subscription-Key": settings.subscription_key} if settings.subscription_key else None
+        try:
+            r = http_session().get(url, headers=headers, timeout=(CONNECT_TIMEOUT, READ_TIMEOUT))
+            r.raise_for_status()
+            TOKEN_CACHE[url] = SASToken(**r.json())
+        except Exception as exc:  # noqa: BLE001 - requests, JSON and pydantic errors alike: name the URL
+            raise SourceError(f"could not get a Planetary Computer SAS token from {url}: {exc}") from exc
+
+
+def _pc_sign_inplace(obj: Any) -> Any:
+    """``planetary_computer.sign_inplace`` with the tokens fetched first (bounded, see :func:`_fetch_pc_tokens`)."""
+    import planetary_computer
+
+    _fetch_pc_tokens(obj)
+    return planetary_computer.sign_inplace(obj)
+
+
 def item_modifier(provider: str = "earth-search", mode: str | None = None):
-    """The ``modifier`` for ``pystac_client.Client.open``: Planetary Computer's URL signing in
-    live mode, ``None`` (no-op) for Earth Search and for the mirror."""
+    """The ``modifier`` for ``pystac_client.Client.open``: Planetary Computer's URL signing
+    (``planetary_computer.sign_inplace``, its tokens fetched with bounded waits) in live mode,
+    ``None`` (no-op) for Earth Search and for the mirror."""
     _check_provider(provider)
     if source_mode(mode) == "live" and provider == "planetary-computer":
-        import planetary_computer
-
-        return planetary_computer.sign_inplace
+        return _pc_sign_inplace
     return None
 
 
 def sign(obj: Any, provider: str = "earth-search", mode: str | None = None) -> Any:
-    """Sign an item, asset or href for reading; returns ``obj`` unchanged where no signing is needed."""
-    modifier = item_modifier(provider, mode)
-    if modifier is None:
+    """Sign an item, asset or href for reading; returns ``obj`` unchanged where no signing is needed.
+
+    Raises:
+        SourceError: live Planetary Computer's token service failed or did not answer within
+            the timeouts and retries (about 30 s at most); the message names its URL.
+    """
+    if item_modifier(provider, mode) is None:
         return obj
     import planetary_computer
 
+    _fetch_pc_tokens(obj)
     return planetary_computer.sign(obj)
 
 
 def open_client(provider: str = "earth-search", mode: str | None = None):
-    """A ``pystac_client.Client`` on the provider's STAC API (signing included where needed)."""
-    import pystac_client
+    """A ``pystac_client.Client`` on the provider's STAC API (signing included where needed).
 
-    return pystac_client.Client.open(stac_api_url(provider, mode), modifier=item_modifier(provider, mode))
+    Requests (this one for the landing page, and the client's later searches) time out
+    after ``CONNECT_TIMEOUT`` / ``READ_TIMEOUT`` s and are retried with :func:`http_retry`.
+
+    Raises:
+        SourceError: the API failed or did not answer in time; the message names its URL.
+    """
+    import pystac_client
+    from pystac_client.stac_api_io import StacApiIO
+
+    url = stac_api_url(provider, mode)
+    timeout = (CONNECT_TIMEOUT, READ_TIMEOUT)
+    stac_io = StacApiIO(timeout=timeout, max_retries=http_retry())
+    try:
+        return pystac_client.Client.open(url, modifier=item_modifier(provider, mode), stac_io=stac_io,
+                                         timeout=timeout)
+    except pystac_client.exceptions.APIError as exc:
+        raise SourceError(f"the STAC API at {url} did not answer: {exc}") from exc
 
 
 def data_path(name: str) -> Path:
@@ -146,7 +283,7 @@ def data_path(name: str) -> Path:
     path = folder / name
     if not path.is_file():
         have = sorted(p.name for p in folder.iterdir() if p.is_file())
-        raise FileNotFoundError(f"data/{name} does not exist in {folder}; the files there are: "
+        raise FileNotFoundError(f"name={name!r}: data/{name} does not exist in {folder}; the files there are: "
                                 f"{', '.join(have) or 'none'}")
     return path
 
@@ -165,12 +302,14 @@ def request_counts(mode: str | None = None) -> dict:
         ValueError: in live mode (the live services publish no counters).
     """
     if source_mode(mode) == "live":
-        raise ValueError("request counters exist only on the offline mirror (GEOLESSON_SOURCE=mirror)")
+        raise ValueError(f"mode={source_mode(mode)!r}: request counters exist only on the offline mirror "
+                         "(mode='mirror' or GEOLESSON_SOURCE=mirror)")
     return httpx.get(mirror_state()["stats_url"], timeout=10).json()
 
 
 def reset_request_counts(mode: str | None = None) -> None:
     """Zero the mirror's request counters (mirror mode only, as ``request_counts``)."""
     if source_mode(mode) == "live":
-        raise ValueError("request counters exist only on the offline mirror (GEOLESSON_SOURCE=mirror)")
+        raise ValueError(f"mode={source_mode(mode)!r}: request counters exist only on the offline mirror "
+                         "(mode='mirror' or GEOLESSON_SOURCE=mirror)")
     httpx.post(mirror_state()["stats_url"] + "/reset", timeout=10).raise_for_status()

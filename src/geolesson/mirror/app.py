@@ -1,14 +1,18 @@
 """The mirror's web app: the STAC API and a COG file server with HTTP Range, side by side.
 
-Run with ``uvicorn --factory geolesson.mirror.app:create_app`` and the environment set by
-``geolesson.mirror.service`` (``GEOLESSON_FILES_ROOT`` plus libpq's ``PG*`` variables).
+``geolesson.mirror.service`` runs it as ``python -m geolesson.mirror.app --home HOME --port N
+--pg-port M`` (uvicorn with the factory :func:`create_app`), so that every process of a mirror
+names its home on its command line, with the environment holding ``GEOLESSON_FILES_ROOT`` and
+libpq's ``PG*`` variables (the database password among them: never on the command line).
 
 Routes:
     ``/files/...``           COGs and thumbnails (Starlette ``StaticFiles``: 206 for Range requests;
                              paths outside the root are refused).
-    ``/_mirror/health``      200 when the app and its database pool are up.
-    ``/_mirror/stats``       requests and bytes sent per file since start or the last reset (JSON);
-                             ``POST /_mirror/stats/reset`` zeroes them.
+    ``/_mirror/health``      200 ``{"api": "ok", "database": "ok"}`` when a query through the API's
+                             own connection pool answers; 503 with the database's error otherwise.
+    ``/_mirror/stats``       requests and bytes sent per file since start or the last reset (JSON),
+                             for files that exist only (a 404 adds nothing), with ``generation``: the
+                             number of resets so far; ``POST /_mirror/stats/reset`` zeroes them.
     ``/``                    the STAC API (stac-fastapi-pgstac).
 
 The file server is mounted beside the STAC app, not inside it: inside, the STAC app's
@@ -17,8 +21,9 @@ Brotli middleware would compress 206 responses.
 
 from __future__ import annotations
 
+import argparse
+import asyncio
 import os
-from collections import defaultdict
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -31,12 +36,22 @@ from starlette.staticfiles import StaticFiles
 FILES_PREFIX = "/files"
 
 
+HEALTH_TIMEOUT = 3.0  # seconds for the health route's query, connection included
+
+
 class CountingFiles:
-    """ASGI wrapper that counts requests and response-body bytes per file path."""
+    """ASGI wrapper that counts requests and response-body bytes per file path.
+
+    A path gets an entry only when the file server answers it with a success (200, 206) or
+    304: requests for files that do not exist leave the table as it is, so it cannot grow
+    with the number of distinct bogus paths. ``generation`` counts the resets, so a reader
+    can tell that the counters it compares were zeroed in between.
+    """
 
     def __init__(self, app):
         self.app = app
-        self.counts: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+        self.counts: dict[str, list[int]] = {}
+        self.generation = 0
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
@@ -44,19 +59,28 @@ class CountingFiles:
             return
         path = scope["path"]
         key = path[len(FILES_PREFIX):].lstrip("/") if path.startswith(FILES_PREFIX) else path.lstrip("/")
-        entry = self.counts[key]
-        entry[0] += 1
+        entry = None
+        generation = self.generation
 
         async def counting_send(message):
-            if message["type"] == "http.response.body":
+            nonlocal entry
+            if message["type"] == "http.response.start" and (message["status"] < 400):
+                entry = self.counts.setdefault(key, [0, 0])
+                entry[0] += 1
+            elif message["type"] == "http.response.body" and entry is not None and generation == self.generation:
                 entry[1] += len(message.get("body", b""))
             await send(message)
 
         await self.app(scope, receive, counting_send)
 
+    def reset(self) -> None:
+        self.counts = {}
+        self.generation += 1
+
     def snapshot(self) -> dict:
         files = {k: {"requests": r, "bytes": b} for k, (r, b) in sorted(self.counts.items())}
         return {
+            "generation": self.generation,
             "files": files,
             "total": {"requests": sum(v["requests"] for v in files.values()),
                       "bytes": sum(v["bytes"] for v in files.values())},
@@ -80,14 +104,23 @@ def create_app() -> Starlette:
     stac_app = api.app
 
     async def health(request: Request) -> JSONResponse:
-        ready = getattr(stac_app.state, "readpool", None) is not None
-        return JSONResponse({"status": "ok" if ready else "starting"}, status_code=200 if ready else 503)
+        pool = getattr(stac_app.state, "readpool", None)
+        if pool is None:
+            return JSONResponse({"api": "starting", "database": "no connection pool yet"}, status_code=503)
+        try:
+            async with asyncio.timeout(HEALTH_TIMEOUT):
+                async with pool.acquire() as conn:
+                    # the path every search takes: pool -> PostgreSQL -> pgstac's items table
+                    await conn.fetchval("SELECT 1 FROM pgstac.items LIMIT 1")
+        except Exception as exc:  # noqa: BLE001 - any failure of the query means unhealthy; report it
+            return JSONResponse({"api": "ok", "database": f"{type(exc).__name__}: {exc}"}, status_code=503)
+        return JSONResponse({"api": "ok", "database": "ok"})
 
     async def stats(request: Request) -> JSONResponse:
         return JSONResponse(files.snapshot())
 
     async def reset(request: Request) -> JSONResponse:
-        files.counts.clear()
+        files.reset()
         return JSONResponse(files.snapshot())
 
     @asynccontextmanager
@@ -106,3 +139,20 @@ def create_app() -> Starlette:
         ],
         lifespan=lifespan,
     )
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Serve the app with uvicorn; ``--home`` only names the mirror home on the command line."""
+    import uvicorn
+
+    p = argparse.ArgumentParser(prog="python -m geolesson.mirror.app")
+    p.add_argument("--home", required=True, help="the mirror home this server belongs to")
+    p.add_argument("--port", type=int, required=True)
+    p.add_argument("--pg-port", type=int, required=True, help="the PostgreSQL port in PGPORT (for `stop` and `start`)")
+    args = p.parse_args(argv)
+    uvicorn.run("geolesson.mirror.app:create_app", factory=True, host="127.0.0.1", port=args.port,
+                log_level="warning", access_log=False)
+
+
+if __name__ == "__main__":
+    main()

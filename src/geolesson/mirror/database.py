@@ -3,6 +3,13 @@
 The cluster lives in ``<mirror home>/pg``, listens on 127.0.0.1 only and never touches a
 system cluster. PostgreSQL refuses to run as root, so as root every server command runs
 through ``runuser -u postgres`` (the user is created where missing).
+
+Loopback is no boundary on a shared machine or a JupyterHub node, so the cluster demands a
+password (SCRAM-SHA-256) on every connection, TCP and socket alike, and its socket folder is
+private (0700). The password is random per cluster, kept in ``<mirror home>/pg-password``
+(mode 0600, readable by the mirror's own account only) and handed to the STAC API through
+its environment; it is never printed, logged or put on a command line. A cluster whose
+password file is lost is made anew (its data is reloaded from the built files).
 """
 
 from __future__ import annotations
@@ -12,7 +19,9 @@ import hashlib
 import json
 import os
 import pwd
+import secrets
 import shutil
+import time
 import subprocess
 import tempfile
 from pathlib import Path
@@ -47,7 +56,10 @@ class MirrorError(RuntimeError):
 
 def find_bindir() -> Path:
     """PostgreSQL's server programs: ``GEOLESSON_PG_BINDIR``, Debian's newest with PostGIS, or ``PATH``."""
-    if env := os.environ.get("GEOLESSON_PG_BINDIR"):
+    if (env := os.environ.get("GEOLESSON_PG_BINDIR")) is not None:
+        if not (Path(env) / "pg_ctl").is_file():
+            raise MirrorError(f"GEOLESSON_PG_BINDIR={env!r} holds no pg_ctl: set it to PostgreSQL's bin folder "
+                              "(e.g. /usr/lib/postgresql/15/bin) or unset it to find PostgreSQL automatically")
         return Path(env)
     for bindir in sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=lambda p: int(Path(p).parent.name), reverse=True):
         version = Path(bindir).parent.name
@@ -81,7 +93,22 @@ class Cluster:
         self.pgdata = self.root / "data"
         self.socket_dir = self.root / "socket"
         self.logfile = self.root / "postgres.log"
+        self.password_file = home / "pg-password"
+        # which build's items this cluster holds: lives and dies with the cluster
+        self.loaded_marker = self.root / "loaded.json"
         self.bindir = find_bindir()
+
+    def password(self) -> str:
+        """The cluster's password (from the 0600 file); MirrorError if there is none."""
+        try:
+            return self.password_file.read_text().strip()
+        except FileNotFoundError:
+            raise MirrorError(f"the mirror's database has no password file ({self.password_file}); "
+                              "`geolesson mirror start` makes a new cluster") from None
+
+    def dsn(self, port: int, database: str = DATABASE) -> str:
+        """libpq conninfo with the password (pass it to a driver; never print or log it)."""
+        return f"host=127.0.0.1 port={port} user={SUPERUSER} dbname={database} password={self.password()}"
 
     # -- running commands as the cluster's owner ---------------------------------
     def _owner_prefix(self) -> list[str]:
@@ -103,6 +130,7 @@ class Cluster:
     def _prepare_dirs(self) -> None:
         for d in (self.root, self.socket_dir):
             d.mkdir(parents=True, exist_ok=True)
+            os.chmod(d, 0o700)  # no other account reaches the socket or the files
         if self.as_root:
             owner = pwd.getpwnam(SUPERUSER)
             for d in (self.root, self.socket_dir):
@@ -112,12 +140,49 @@ class Cluster:
     def initialised(self) -> bool:
         return (self.pgdata / "PG_VERSION").exists()
 
-    def init(self) -> None:
+    def _secured(self) -> bool:
+        """Whether the cluster asks for a password everywhere and we still have it."""
+        if not self.password_file.exists():
+            return False
+        try:
+            hba = (self.pgdata / "pg_hba.conf").read_text()
+        except OSError:
+            return False
+        rules = [line.split() for line in hba.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+        return bool(rules) and all(rule[-1] == "scram-sha-256" for rule in rules)
+
+    def init(self, log=print) -> None:
+        """Create the cluster (with a new random password) unless a secured one exists.
+
+        A cluster without a password (made by an older version, or whose password file
+        was deleted) is removed and made anew: the mirror reloads its items on start.
+        """
         if self.initialised():
-            return
+            if self._secured():
+                return
+            log(f"the mirror's PostgreSQL cluster in {self.root} has no password (or lost it): making a new one")
+            self.stop()
+            shutil.rmtree(self.pgdata)
+        self.loaded_marker.unlink(missing_ok=True)
         self._prepare_dirs()
-        r = self._run("initdb", "-D", str(self.pgdata), "-U", SUPERUSER, "--auth=trust",
-                      "--encoding=UTF8", "--locale=C", "--no-instructions", timeout=120)
+        password = secrets.token_urlsafe(24)
+        fd = os.open(self.password_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(password)
+        os.chmod(self.password_file, 0o600)
+        # initdb reads the password from a file only its user can read, removed at once
+        pwfile = self.root / "initdb-password"
+        fd = os.open(pwfile, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(password)
+        if self.as_root:
+            owner = pwd.getpwnam(SUPERUSER)
+            os.chown(pwfile, owner.pw_uid, owner.pw_gid)
+        try:
+            r = self._run("initdb", "-D", str(self.pgdata), "-U", SUPERUSER, "--auth=scram-sha-256",
+                          f"--pwfile={pwfile}", "--encoding=UTF8", "--locale=C", "--no-instructions", timeout=120)
+        finally:
+            pwfile.unlink(missing_ok=True)
         if r.returncode:
             raise MirrorError(f"initdb failed:\n{r.stderr.strip()}")
 
@@ -126,17 +191,25 @@ class Cluster:
             return False
         return self._run("pg_ctl", "status", "-D", str(self.pgdata)).returncode == 0
 
-    def start(self, port: int) -> None:
-        self.init()
+    def start(self, port: int, log=print) -> None:
+        self.init(log)
         self._prepare_dirs()
         options = (f"-c listen_addresses=127.0.0.1 -p {port} -c unix_socket_directories={self.socket_dir} "
+                   "-c unix_socket_permissions=0700 -c password_encryption=scram-sha-256 "
                    # a teaching mirror rebuilt from files: durability is not needed, speed is
                    "-c fsync=off -c synchronous_commit=off -c full_page_writes=off")
-        r = self._run("pg_ctl", "start", "-D", str(self.pgdata), "-l", str(self.logfile),
-                      "-w", "-t", "60", "-o", options, timeout=90)
-        if r.returncode:
+        # after a kill -9 of the postmaster its backends take a moment to notice and exit;
+        # until they have, the old shared memory is in use and a new server refuses to start
+        deadline = time.monotonic() + 20
+        while True:
+            r = self._run("pg_ctl", "start", "-D", str(self.pgdata), "-l", str(self.logfile),
+                          "-w", "-t", "60", "-o", options, timeout=90)
+            if r.returncode == 0:
+                return
             tail = self.logfile.read_text()[-2000:] if self.logfile.exists() else ""
-            raise MirrorError(f"PostgreSQL did not start on 127.0.0.1:{port}:\n{r.stdout}{r.stderr}\n{tail}")
+            if "shared memory block is still in use" not in tail or time.monotonic() > deadline:
+                raise MirrorError(f"PostgreSQL did not start on 127.0.0.1:{port}:\n{r.stdout}{r.stderr}\n{tail}")
+            time.sleep(0.5)
 
     def stop(self) -> None:
         if self.running():
@@ -152,26 +225,22 @@ class Cluster:
             return None
 
 
-def dsn(port: int, database: str = DATABASE) -> str:
-    return f"postgresql://{SUPERUSER}@127.0.0.1:{port}/{database}"
-
-
-def ensure_database(port: int) -> None:
+def ensure_database(cluster: Cluster, port: int) -> None:
     import psycopg
 
-    with psycopg.connect(dsn(port, "postgres"), autocommit=True) as conn:
+    with psycopg.connect(cluster.dsn(port, "postgres"), autocommit=True) as conn:
         if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [DATABASE]).fetchone():
             conn.execute(f"CREATE DATABASE {DATABASE}")
 
 
-def load(port: int, collection: dict, items: list[dict]) -> None:
+def load(cluster: Cluster, port: int, collection: dict, items: list[dict]) -> None:
     """Migrate pgstac, load the collection and items (upsert), switch ``context`` on, register queryables."""
     from pypgstac.db import PgstacDB
     from pypgstac.load import Loader, Methods
     from pypgstac.migrate import Migrate
 
-    ensure_database(port)
-    db = PgstacDB(dsn=dsn(port))
+    ensure_database(cluster, port)
+    db = PgstacDB(dsn=cluster.dsn(port))
     try:
         Migrate(db).run_migration()
         loader = Loader(db=db)

@@ -1,4 +1,13 @@
-"""Start, stop and inspect the mirror: the PostgreSQL cluster and the web app, on 127.0.0.1 only."""
+"""Start, stop and inspect the mirror: the PostgreSQL cluster and the web app, on 127.0.0.1 only.
+
+``start`` and ``stop`` hold the mirror home's lifecycle lock (:mod:`geolesson.mirror.lock`).
+``start`` is idempotent and repairs a half-dead mirror: it restarts whichever of PostgreSQL
+and the web app died (or stopped answering) and says what it repaired. ``stop`` finds this
+home's processes even without ``run/state.json``: the web app is
+``python -m geolesson.mirror.app --home <home> ...`` (recorded in ``run/api.pid`` and
+recognised by its command line, never another checkout's mirror) and PostgreSQL is found by
+its data directory.
+"""
 
 from __future__ import annotations
 
@@ -11,17 +20,40 @@ import sys
 import time
 from pathlib import Path
 
-
 from geolesson._home import mirror_healthy as healthy
 from geolesson._home import mirror_home, read_state, state_file
 from geolesson.mirror import database
-from geolesson.mirror.build import files_dir, inputs_digest, is_built, stac_dir
+from geolesson.mirror.build import data_problems, files_dir, inputs_digest, remove_leftovers, stac_dir
 from geolesson.mirror.database import Cluster, MirrorError
+from geolesson.mirror.lock import lifecycle_lock
 
 HOST = "127.0.0.1"
-DEFAULT_API_PORT = int(os.environ.get("GEOLESSON_MIRROR_PORT", "8765"))
-DEFAULT_PG_PORT = int(os.environ.get("GEOLESSON_MIRROR_PG_PORT", "54329"))
+PORT_VARIABLES = {"api": ("GEOLESSON_MIRROR_PORT", 8765), "pg": ("GEOLESSON_MIRROR_PG_PORT", 54329)}
+PORT_RANGE = (1024, 65535)
 READY_TIMEOUT = 60.0
+# after PostgreSQL came back, how long the running web app may take to reconnect before it is restarted
+RECONNECT_TIMEOUT = 10.0
+
+
+def default_port(which: str) -> int:
+    """The preferred port of the ``"api"`` or ``"pg"`` server: its environment variable, else the default.
+
+    Raises:
+        ValueError: the variable is set but is not an integer in 1024..65535 (names it and its value).
+    """
+    name, default = PORT_VARIABLES[which]
+    raw = os.environ.get(name)
+    if raw is None:
+        return default
+    lo, hi = PORT_RANGE
+    try:
+        port = int(raw.strip())
+    except ValueError:
+        port = None
+    if port is None or not lo <= port <= hi:
+        raise ValueError(f"{name}={raw!r} is not allowed: set it to a TCP port number {lo}..{hi} (or unset it "
+                         f"for the default {default})")
+    return port
 
 
 def port_free(port: int) -> bool:
@@ -45,50 +77,105 @@ def choose_port(preferred: int, what: str, log) -> int:
     return port
 
 
-def _pid_alive(pid: int) -> bool:
+# -- this home's web app processes ------------------------------------------------------
+
+def _pid_file(home: Path) -> Path:
+    return home / "run" / "api.pid"
+
+
+def _cmdline(pid: int) -> list[str] | None:
+    try:
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return None
+    return raw.decode(errors="replace").split("\0")[:-1]
+
+
+def _api_args(cmdline: list[str] | None, home: Path) -> dict | None:
+    """``{"port", "pg_port"}`` if ``cmdline`` is this home's web app, else None."""
+    if not cmdline or "geolesson.mirror.app" not in cmdline:
+        return None
+    args = dict(zip(cmdline, cmdline[1:]))
+    if args.get("--home") != str(home):
+        return None
+    try:
+        return {"port": int(args["--port"]), "pg_port": int(args["--pg-port"])}
+    except (KeyError, ValueError):
+        return None
+
+
+def api_processes(home: Path) -> dict[int, dict]:
+    """This home's running web apps: pid -> ``{"port", "pg_port"}`` (from ``run/api.pid`` and /proc)."""
+    candidates: set[int] = set()
+    try:
+        candidates.add(int(_pid_file(home).read_text().split()[0]))
+    except (OSError, ValueError, IndexError):
+        pass
+    if Path("/proc").is_dir():
+        candidates.update(int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit())
+    found = {}
+    for pid in candidates:
+        args = _api_args(_cmdline(pid), home)
+        if args is not None and _alive(pid):
+            found[pid] = args
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        if os.waitpid(pid, os.WNOHANG)[0] == pid:  # our own child that exited: reap it
+            return False
+    except ChildProcessError:
+        pass
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
-
-
-def _is_our_app(pid: int) -> bool:
-    try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
-    except OSError:
-        return _pid_alive(pid)
-    return "geolesson.mirror.app" in cmdline
+    try:  # a zombie is dead
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
 
 
 def _terminate(pid: int, timeout: float = 10.0) -> None:
-    if not _pid_alive(pid) or not _is_our_app(pid):
-        return
+    """SIGTERM the web app (its process group, if it leads one), SIGKILL it after ``timeout`` s."""
+    def kill(sig):
+        os.killpg(pid, sig) if os.getpgid(pid) == pid else os.kill(pid, sig)
+
     try:
-        os.killpg(pid, signal.SIGTERM)
+        kill(signal.SIGTERM)
     except ProcessLookupError:
         return
+    except PermissionError:
+        return
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if os.waitpid(pid, os.WNOHANG)[0] == pid:
+    while _alive(pid):
+        if time.monotonic() > deadline:
+            try:
+                kill(signal.SIGKILL)
+            except ProcessLookupError:
                 return
-        except ChildProcessError:
-            pass
-        if not _pid_alive(pid):
-            return
+            deadline = time.monotonic() + timeout
         time.sleep(0.05)
-    os.killpg(pid, signal.SIGKILL)
 
 
-def _loaded_marker(home: Path) -> Path:
-    return home / "run" / "loaded.json"
+def anything_running(home: Path | None = None) -> bool:
+    """Whether any process of this home's mirror (web app or PostgreSQL) runs."""
+    home = home or mirror_home()
+    if api_processes(home):
+        return True
+    try:
+        return Cluster(home).running()
+    except MirrorError:
+        return False
 
 
-def _load_if_needed(home: Path, pg_port: int, files_url: str, log) -> None:
-    marker = _loaded_marker(home)
+# -- loading -----------------------------------------------------------------------------
+
+def _load_if_needed(home: Path, cluster: Cluster, pg_port: int, files_url: str, log) -> None:
+    marker = cluster.loaded_marker
     want = {"inputs": inputs_digest(), "files_url": files_url}
     try:
         if json.loads(marker.read_text()) == want:
@@ -104,104 +191,219 @@ def _load_if_needed(home: Path, pg_port: int, files_url: str, log) -> None:
             for asset in item["assets"].values():
                 asset["href"] = files_url + asset["href"].lstrip("/")
             items.append(item)
-    database.load(pg_port, collection, items)
+    database.load(cluster, pg_port, collection, items)
     marker.write_text(json.dumps(want))
     log(f"loaded {len(items)} items into pgstac in {time.perf_counter() - t0:.1f} s")
 
 
-def start(log=print) -> dict:
-    """Start the mirror (idempotent) and return its state: URLs, ports and pids.
-
-    Raises:
-        MirrorError: the data is not built, PostgreSQL/PostGIS is missing, or a server did not
-            become ready before the deadline (the message includes the log's tail).
-    """
-    home = mirror_home()
-    state = read_state()
-    if healthy(state):
-        log(f"mirror already running: STAC API {state['api_url']}  files {state['files_url']}")
-        return state
-    if state:
-        log("found a stale mirror state (not answering); cleaning it up")
-        stop(log=lambda *_: None)
-    if not is_built(home):
+def _check_data(home: Path) -> None:
+    problems = data_problems(home)
+    if problems is None:
         raise MirrorError(f"the mirror's data is missing or out of date in {home}; run `geolesson mirror build` first")
+    if problems:
+        shown = "\n  ".join(problems[:20]) + (f"\n  ... and {len(problems) - 20} more" if len(problems) > 20 else "")
+        raise MirrorError(f"the mirror's data in {home} is damaged:\n  {shown}\n"
+                          "rebuild it with `geolesson mirror build` (it rebuilds damaged data)")
 
-    t0 = time.perf_counter()
-    (home / "run").mkdir(parents=True, exist_ok=True)
-    cluster = Cluster(home)
-    if cluster.running():
-        pg_port = cluster.port()
-    else:
-        pg_port = choose_port(DEFAULT_PG_PORT, "mirror's PostgreSQL", log)
-        cluster.start(pg_port)
-    api_port = choose_port(DEFAULT_API_PORT, "mirror's STAC API", log)
+
+def _state(home: Path, api_pid: int, api_port: int, pg_port: int, cluster: Cluster) -> dict:
     api_url = f"http://{HOST}:{api_port}/"
-    files_url = f"{api_url}files/"
-    try:
-        _load_if_needed(home, pg_port, files_url, log)
-    except Exception:
-        cluster.stop()
-        raise
+    return {"api_url": api_url, "files_url": f"{api_url}files/", "stats_url": f"{api_url}_mirror/stats",
+            "api_port": api_port, "api_pid": api_pid, "pg_port": pg_port, "pgdata": str(cluster.pgdata),
+            "home": str(home)}
 
+
+def _launch_api(home: Path, cluster: Cluster, api_port: int, pg_port: int) -> subprocess.Popen:
     env = {
         **os.environ,
         "GEOLESSON_FILES_ROOT": str(files_dir(home)),
         "PGHOST": HOST, "PGPORT": str(pg_port), "PGUSER": database.SUPERUSER,
-        "PGPASSWORD": "", "PGDATABASE": database.DATABASE,
+        "PGPASSWORD": cluster.password(), "PGDATABASE": database.DATABASE,
         # hydrate items (merge the collection's item_assets back in) in Python: pgstac's SQL
         # hydration costs ~4 ms per item, most of a search's time (44 of 52 ms for 10 items)
         "USE_API_HYDRATE": "true",
     }
     env.pop("ENABLED_EXTENSIONS", None)  # unset: every read-only extension (query, sort, fields, filter, ...)
-    logfile = home / "run" / "api.log"
-    with open(logfile, "w") as out:
+    with open(home / "run" / "api.log", "w") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "--factory", "geolesson.mirror.app:create_app",
-             "--host", HOST, "--port", str(api_port), "--log-level", "warning", "--no-access-log"],
+            [sys.executable, "-m", "geolesson.mirror.app", "--home", str(home), "--port", str(api_port),
+             "--pg-port", str(pg_port)],
             env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
         )
-    state = {"api_url": api_url, "files_url": files_url, "stats_url": f"{api_url}_mirror/stats",
-             "api_port": api_port, "api_pid": proc.pid, "pg_port": pg_port, "pgdata": str(cluster.pgdata),
-             "home": str(home)}
-    deadline = time.monotonic() + READY_TIMEOUT
+    _pid_file(home).write_text(f"{proc.pid}\n")
+    return proc
+
+
+def _wait_healthy(state: dict, proc: subprocess.Popen | None, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
     while not healthy(state, timeout=1.0):
-        if proc.poll() is not None or time.monotonic() > deadline:
-            _terminate(proc.pid)
-            cluster.stop()
-            why = "exited" if proc.poll() is not None else f"was not ready within {READY_TIMEOUT:.0f} s"
-            raise MirrorError(f"the mirror's web app {why}; its log ({logfile}) ends with:\n"
-                              f"{logfile.read_text()[-3000:]}")
+        if (proc is not None and proc.poll() is not None) or time.monotonic() > deadline:
+            return False
         time.sleep(0.1)
+    return True
+
+
+def start(log=print) -> dict:
+    """Start the mirror, or repair it, and return its state: URLs, ports and pids.
+
+    Idempotent: a healthy mirror is left as it is ("already running"). Whatever of it died
+    is restarted (PostgreSQL on its old port where free; the web app if it is gone, points
+    at another database port, or does not answer within ``RECONNECT_TIMEOUT`` s once the
+    database is back), and each repair is logged.
+
+    Raises:
+        ValueError: ``GEOLESSON_MIRROR_PORT`` / ``GEOLESSON_MIRROR_PG_PORT`` is not a port number
+            (checked before anything starts).
+        MirrorError: the data is not built, out of date or damaged (names the files),
+            PostgreSQL/PostGIS is missing, or a server did not become ready before the
+            deadline (the message includes the log's tail).
+    """
+    preferred_api, preferred_pg = default_port("api"), default_port("pg")
+    home = mirror_home()
+    with lifecycle_lock(home, "start", log):
+        return _start(home, preferred_api, preferred_pg, log)
+
+
+def _start(home: Path, preferred_api: int, preferred_pg: int, log) -> dict:
+    state = read_state()
+    apis = api_processes(home)
+    if healthy(state) and state.get("api_pid") in apis and len(apis) == 1:
+        log(f"mirror already running: STAC API {state['api_url']}  files {state['files_url']}")
+        return state
+    remove_leftovers(home)
+    _check_data(home)
+    t0 = time.perf_counter()
+    (home / "run").mkdir(parents=True, exist_ok=True)
+    repaired: list[str] = []
+    if state is None and state_file().exists():
+        repaired.append(f"{state_file()} was unreadable: rewrote it")
+
+    cluster = Cluster(home)
+    if state and not apis and not cluster.running():
+        log("found a stale mirror state (nothing of it runs); starting afresh")
+        state = None
+    if cluster.running():
+        pg_port = cluster.port()
+    else:
+        old = cluster.port() or (state or {}).get("pg_port")
+        pg_port = choose_port(old or preferred_pg, "mirror's PostgreSQL", log)
+        cluster.start(pg_port, log)
+        if apis or state:
+            repaired.append(f"PostgreSQL was not running: restarted it on {HOST}:{pg_port}")
+
+    # keep at most one web app, and only one that talks to this PostgreSQL
+    keep = None
+    for pid, args in sorted(apis.items()):
+        if keep is None and args["pg_port"] == pg_port:
+            keep = pid
+            continue
+        _terminate(pid)
+        why = "a second copy" if args["pg_port"] == pg_port else f"it used PostgreSQL port {args['pg_port']}"
+        repaired.append(f"stopped web app pid {pid} ({why})")
+    if keep is not None:
+        api_port = apis[keep]["port"]
+        state = _state(home, keep, api_port, pg_port, cluster)
+        _load_if_needed(home, cluster, pg_port, state["files_url"], log)
+        if _wait_healthy(state, None, RECONNECT_TIMEOUT):
+            if state != read_state():
+                state_file().write_text(json.dumps(state, indent=1))
+                _pid_file(home).write_text(f"{keep}\n")
+                if not repaired:
+                    repaired.append(f"{state_file()} was missing or stale: rewrote it")
+            log(f"mirror repaired: {'; '.join(repaired)}. STAC API {state['api_url']}  files {state['files_url']}"
+                if repaired else f"mirror already running: STAC API {state['api_url']}  files {state['files_url']}")
+            return state
+        _terminate(keep)
+        repaired.append(f"the web app (pid {keep}) did not answer: restarted it")
+    elif state:
+        repaired.append("the web app was not running: started it")
+
+    api_port = choose_port(preferred_api, "mirror's STAC API", log)
+    state = _state(home, 0, api_port, pg_port, cluster)
+    try:
+        _load_if_needed(home, cluster, pg_port, state["files_url"], log)
+    except Exception:
+        cluster.stop()
+        raise
+    proc = _launch_api(home, cluster, api_port, pg_port)
+    state["api_pid"] = proc.pid
+    if not _wait_healthy(state, proc, READY_TIMEOUT):
+        _terminate(proc.pid)
+        cluster.stop()
+        logfile = home / "run" / "api.log"
+        why = "exited" if proc.poll() is not None else f"was not ready within {READY_TIMEOUT:.0f} s"
+        raise MirrorError(f"the mirror's web app {why}; its log ({logfile}) ends with:\n{logfile.read_text()[-3000:]}")
     state_file().write_text(json.dumps(state, indent=1))
-    log(f"mirror started in {time.perf_counter() - t0:.1f} s: STAC API {api_url}  files {files_url}")
+    what = f"mirror repaired ({'; '.join(repaired)})" if repaired else "mirror started"
+    log(f"{what} in {time.perf_counter() - t0:.1f} s: STAC API {state['api_url']}  files {state['files_url']}")
     return state
 
 
 def stop(log=print) -> None:
-    """Stop the web app and PostgreSQL; afterwards no mirror process or listening port remains."""
+    """Stop this home's web app(s) and PostgreSQL, with or without ``run/state.json``.
+
+    Afterwards no process or listening port of this mirror remains. Another checkout's
+    mirror (another home) is never touched.
+    """
     home = mirror_home()
-    state = read_state()
-    if state and state.get("api_pid"):
-        _terminate(int(state["api_pid"]))
-    try:
-        cluster = Cluster(home)
-    except MirrorError:  # no PostgreSQL installed: no cluster can be running
-        cluster = None
-    if cluster is not None and cluster.running():
-        cluster.stop()
-    state_file().unlink(missing_ok=True)
-    log("mirror stopped" if state else "mirror was not running")
+    with lifecycle_lock(home, "stop", log):
+        state = read_state()
+        stopped = []
+        for pid in api_processes(home):
+            _terminate(pid)
+            stopped.append(f"web app (pid {pid})")
+        try:
+            cluster = Cluster(home)
+        except MirrorError:  # no PostgreSQL installed: no cluster can be running
+            cluster = None
+        if cluster is not None and cluster.running():
+            cluster.stop()
+            stopped.append("PostgreSQL")
+        state_file().unlink(missing_ok=True)
+        _pid_file(home).unlink(missing_ok=True)
+    log(f"mirror stopped: {', '.join(stopped)}" if stopped
+        else "mirror was not running" + (" (removed its stale state)" if state else ""))
 
 
 def status() -> tuple[bool, str]:
-    """(up, message) for ``geolesson mirror status``."""
+    """(up, message) for ``geolesson mirror status``: the STAC API and PostgreSQL, each on its own line."""
+    import httpx
+
+    home = mirror_home()
     state = read_state()
-    if healthy(state):
-        return True, f"running: STAC API {state['api_url']}  files {state['files_url']}  (PostgreSQL on {HOST}:{state['pg_port']})"
+    apis = api_processes(home)
+    try:
+        cluster = Cluster(home)
+        pg_up = cluster.running()
+        pg_port = cluster.port() if pg_up else None
+    except MirrorError as exc:
+        pg_up, pg_port = False, None
+        pg_line = f"PostgreSQL: not available ({exc})"
+    else:
+        pg_line = f"PostgreSQL: running on {HOST}:{pg_port}" if pg_up else "PostgreSQL: not running"
     if state:
-        return False, "not running (stale state from an earlier start; `geolesson mirror start` cleans it up)"
-    return False, "not running"
+        try:
+            r = httpx.get(f"{state['api_url']}_mirror/health", timeout=5)
+            health = r.json() if r.headers.get("content-type", "").startswith("application/json") else {}
+            up = r.status_code == 200
+        except (httpx.HTTPError, ValueError, KeyError) as exc:
+            health, up = {"api": f"not answering ({type(exc).__name__})"}, False
+        if up:
+            api_line = f"STAC API: running at {state['api_url']} (files {state['files_url']})"
+        elif health.get("api") == "ok":
+            api_line = f"STAC API: running at {state['api_url']} but its database queries fail: {health.get('database')}"
+        else:
+            api_line = f"STAC API: {health.get('api', 'not answering')} at {state['api_url']}"
+    else:
+        up = False
+        api_line = (f"STAC API: process(es) {', '.join(map(str, apis))} run without a readable state file"
+                    if apis else "STAC API: not running")
+    if state and not apis:
+        api_line = "STAC API: not running (stale state from an earlier start)"
+    if up and pg_up:
+        return True, f"running\n  {api_line}\n  {pg_line}"
+    hint = "`geolesson mirror start` repairs it" if (apis or pg_up or state) else "`geolesson mirror start` starts it"
+    return False, f"not running ({hint})\n  {api_line}\n  {pg_line}"
 
 
-__all__ = ["start", "stop", "status", "healthy", "MirrorError"]
+__all__ = ["start", "stop", "status", "healthy", "MirrorError", "default_port"]

@@ -1,0 +1,65 @@
+"""`geolesson mirror build` on a tiny scenario: atomic, verified, byte-identical when repeated."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from geolesson._home import SCENARIO_FILE, data_dir
+
+VARIANT = Path(__file__).parent / "data" / "variant_scenario.toml"
+
+
+@pytest.fixture
+def tiny_checkout(tmp_path, monkeypatch):
+    """A checkout whose scenario is three dates of 384 px crops, with its own mirror home."""
+    root = tmp_path / "checkout"
+    (root / "data").mkdir(parents=True)
+    for p in data_dir().glob("rhodes_*.geojson"):
+        shutil.copy(p, root / "data" / p.name)
+    text = VARIANT.read_text()
+    text = text.replace('stop = "2023-09-29"', 'stop = "2023-06-13"')
+    text = re.sub(r"cloud_cover = \[[^\]]*\]", "cloud_cover = [30, 0.0, 64]", text)
+    text = re.sub(r"partial_orbit = \{[^}]*\}", 'partial_orbit = { "35SNV" = [1] }', text)
+    (root / "data" / SCENARIO_FILE).write_text(text)
+    monkeypatch.setenv("GEOLESSON_ROOT", str(root))
+    monkeypatch.setenv("GEOLESSON_MIRROR_DIR", str(tmp_path / "home"))
+    return tmp_path / "home"
+
+
+def test_two_builds_are_byte_identical_and_verified(tiny_checkout):
+    from geolesson.mirror.build import build, is_built
+    from geolesson.mirror.verify import verify
+
+    home = tiny_checkout
+    build(workers=1, log=lambda *_: None)
+    first = (home / "stac" / "build.json").read_bytes()
+    manifest = json.loads(first)
+    tifs = [f for f in manifest["files"] if f.endswith(".tif")]
+    assert manifest["items"] == 6 and tifs and len(tifs) % 6 == 0  # the same COGs for every item
+    assert all(r["size"] == (home / f).stat().st_size for f, r in manifest["files"].items())
+    assert is_built(home) and verify(home)[0]
+    build(workers=2, force=True, log=lambda *_: None)
+    assert (home / "stac" / "build.json").read_bytes() == first
+    assert sorted(p.name for p in home.iterdir()) == ["files", "run", "stac"]  # no temporary folder left
+    up_to_date = []
+    build(log=up_to_date.append)
+    assert up_to_date == [f"mirror data is up to date in {home}"]
+
+
+def test_a_damaged_build_is_rebuilt(tiny_checkout):
+    from geolesson.mirror.build import build, is_built
+
+    home = tiny_checkout
+    build(workers=1, log=lambda *_: None)
+    victim = next(p for p in sorted((home / "files").rglob("B08.tif")))
+    victim.unlink()
+    assert not is_built(home)
+    said = []
+    build(workers=1, log=said.append)
+    assert any("damaged" in line and "missing: files/" in line for line in said)
+    assert victim.is_file() and is_built(home)
