@@ -104,7 +104,8 @@ def test_other_settings_are_part_of_the_record(archive, tmp_path):
     filtered = chips.index_archive(archive[:1], out, chip_size=128, max_nodata=0.5, workers=0,
                                    progress=False)
     assert filtered.indexed == [archive[0]["id"]]
-    record = chips.archive._read_record(next(out.rglob("part.parquet")))
+    record, rows = chips.archive._read_record(next(out.rglob("part.parquet")))
+    assert rows == len(chips.read_index(out))
     assert record["item_id"] == archive[0]["id"]
     assert record["settings"]["chip_size"] == 128 and record["settings"]["max_nodata"] == 0.5
 
@@ -140,7 +141,7 @@ def test_killed_run_resumes_to_the_same_index(archive, tmp_path):
     written = list(out.rglob("part.parquet"))
     assert 2 <= len(written) < len(archive)
     for part in written:  # whole parts only: each one is readable and carries its record
-        assert chips.archive._read_record(part)["item_id"] in part.parent.name
+        assert chips.archive._read_record(part)[0]["item_id"] in part.parent.name
     # a temporary file left by the kill must not count as a part, and is cleaned up
     (written[0].parent / ".part.parquet.dead.tmp").write_bytes(b"half a parquet file")
 

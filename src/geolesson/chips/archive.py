@@ -95,19 +95,20 @@ def part_record(item: Any, st: _Settings) -> dict:
     return json.loads(json.dumps(record))  # as it reads back from the file (tuples -> lists)
 
 
-def _read_record(path: Path) -> dict | None:
-    """The record of an existing part, or None (no part, not Parquet, or no record)."""
+def _read_record(path: Path) -> tuple[dict | None, int]:
+    """The record of an existing part and its rows, from its footer alone; ``(None, 0)``
+    where there is no part, or it is not Parquet, or carries no record."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     try:
-        meta = pq.read_schema(path).metadata or {}
+        footer = pq.read_metadata(path)
     except (OSError, pa.ArrowInvalid):
-        return None
+        return None, 0
     try:
-        return json.loads(meta[RECORD_KEY])
+        return json.loads((footer.metadata or {})[RECORD_KEY]), footer.num_rows
     except (KeyError, ValueError):
-        return None
+        return None, 0
 
 
 def _write_part(gdf, path: Path, record: dict) -> None:
@@ -249,8 +250,10 @@ def index_archive(items_or_search: Any, out_dir: str | os.PathLike, *, chip_size
     todo = []
     for d, item_id in zip(items, ids):
         path, record = part_path(out, item_id), part_record(d, st)
-        if _read_record(path) == record:
+        found, rows = _read_record(path)
+        if found == record:
             report.skipped.append(item_id)
+            report.chips += rows
         else:
             todo.append((d, str(path), record))
 
@@ -263,19 +266,13 @@ def index_archive(items_or_search: Any, out_dir: str | os.PathLike, *, chip_size
             report.failed[r["item_id"]] = r["error"]
         else:
             report.indexed.append(r["item_id"])
+            report.chips += r["chips"]
     report.indexed.sort()
-    report.chips = sum(_rows(part_path(out, i)) for i in report.indexed + report.skipped)
     report.seconds = time.perf_counter() - t0
     if report.failed:
         warnings.warn(f"{len(report.failed)} of {report.items} items failed and have no part "
                       f"(rerun to retry them):\n{report}", stacklevel=2)
     return report
-
-
-def _rows(path: Path) -> int:
-    import pyarrow.parquet as pq
-
-    return pq.read_metadata(path).num_rows
 
 
 def _run_serial(todo: list, st: _Settings, progress: bool) -> list[dict]:
