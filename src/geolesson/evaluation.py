@@ -1,0 +1,138 @@
+"""Scores of a binary map against the truth: confusion counts, IoU, precision, recall,
+and the seam contrast of a stitched map.
+
+Definitions (e.g. Everingham et al., "The PASCAL Visual Object Classes (VOC) Challenge",
+IJCV 88, 2010, section 4.2 for IoU; precision and recall as in any text on binary
+classification): over the pixels that are evaluated,
+
+- TP: predicted and true; FP: predicted, not true; FN: true, not predicted; TN: neither;
+- IoU (Jaccard index) = TP / (TP + FP + FN);
+- precision = TP / (TP + FP) (of what the map calls burned, how much is);
+- recall = TP / (TP + FN) (of what burned, how much the map finds).
+
+A ratio whose denominator is 0 is NaN (undefined), never 0 or 1. Burned areas in hectares:
+:func:`geolesson.indices.burned_area_ha`.
+
+Data flow: a leaf (NumPy only); it reads arrays, not files.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import numpy as np
+
+
+class Confusion(NamedTuple):
+    """Pixel counts of a binary map against the truth (ints)."""
+
+    tp: int
+    fp: int
+    fn: int
+    tn: int
+
+    @property
+    def iou(self) -> float:
+        return _ratio(self.tp, self.tp + self.fp + self.fn)
+
+    @property
+    def precision(self) -> float:
+        return _ratio(self.tp, self.tp + self.fp)
+
+    @property
+    def recall(self) -> float:
+        return _ratio(self.tp, self.tp + self.fn)
+
+    def scores(self) -> dict[str, float]:
+        """``{"iou", "precision", "recall"}`` as floats (NaN where undefined)."""
+        return {"iou": self.iou, "precision": self.precision, "recall": self.recall}
+
+
+def _ratio(a: int, b: int) -> float:
+    return float(a) / float(b) if b else float("nan")
+
+
+def _binary(name: str, x: Any) -> np.ndarray:
+    a = np.asarray(getattr(x, "values", x))
+    if a.dtype == bool:
+        return a
+    if not (np.issubdtype(a.dtype, np.integer) or np.issubdtype(a.dtype, np.floating)):
+        raise ValueError(f"{name} must be a boolean (or 0/1) array, not dtype {a.dtype}")
+    bad = ~np.isin(a, (0, 1))
+    if bad.any():
+        raise ValueError(f"{name} must hold only 0/1 (or bool) values; it has "
+                         f"{int(bad.sum())} other values, e.g. {a[bad].flat[0].item()!r} (threshold "
+                         "probabilities first; mask NaN with valid=)")
+    return a.astype(bool)
+
+
+def confusion(predicted: Any, truth: Any, valid: Any = None) -> Confusion:
+    """Confusion counts of a binary map against the truth, over the ``valid`` pixels.
+
+    Args:
+        predicted, truth: arrays (NumPy, xarray, any shape, the same for both) of bool or
+            0/1 values.
+        valid: None (every pixel), or a bool array of the same shape: only its True pixels
+            are counted (e.g. the held-out area, or pixels with data).
+
+    Returns:
+        :class:`Confusion` (``.iou``, ``.precision``, ``.recall``, ``.scores()``).
+
+    Raises:
+        ValueError: shapes differ, or an array holds values other than 0/1/bool (NaN
+            included: mask it with ``valid``).
+    """
+    p = _binary("predicted", predicted)
+    t = _binary("truth", truth)
+    if p.shape != t.shape:
+        raise ValueError(f"predicted has shape {p.shape}, truth {t.shape}: they must be equal")
+    if valid is not None:
+        v = _binary("valid", valid)
+        if v.shape != p.shape:
+            raise ValueError(f"valid has shape {v.shape}, predicted {p.shape}: they must be equal")
+        p, t = p[v], t[v]
+    tp = int(np.count_nonzero(p & t))
+    fp = int(np.count_nonzero(p & ~t))
+    fn = int(np.count_nonzero(~p & t))
+    return Confusion(tp, fp, fn, int(p.size) - tp - fp - fn)
+
+
+def seam_contrast(image: Any, seams_x: Any, seams_y: Any = ()) -> float:
+    """How much a stitched map jumps across chip boundaries, against how much it changes
+    elsewhere: ``mean |step| across the seams / mean |step| between other neighbours``.
+
+    A step is the absolute difference of horizontally (between columns ``x - 1`` and ``x``)
+    or vertically adjacent pixels. ``seams_x`` are the columns where a chip starts (a seam
+    lies between ``x - 1`` and ``x``), ``seams_y`` the rows. 1 means the seams are as smooth
+    as the rest of the map; a map stitched from chips whose edges disagree scores above 1.
+    NaN pixels (not covered) are left out.
+
+    Args:
+        image: a 2-D array ``(y, x)`` (e.g. one band of :meth:`Stitcher.result`).
+        seams_x, seams_y: column / row indices in ``[1, width)`` / ``[1, height)``.
+
+    Raises:
+        ValueError: ``image`` not 2-D, a seam outside the allowed range, no seam given, or
+            no finite step left to compare.
+    """
+    a = np.asarray(getattr(image, "values", image), dtype=np.float64)
+    if a.ndim != 2:
+        raise ValueError(f"image must be 2-D (y, x), not shape {a.shape}")
+    sx, sy = np.asarray(seams_x, dtype=int).ravel(), np.asarray(seams_y, dtype=int).ravel()
+    if sx.size + sy.size == 0:
+        raise ValueError("seams_x and seams_y are both empty: give at least one seam")
+    for name, s, n in (("seams_x", sx, a.shape[1]), ("seams_y", sy, a.shape[0])):
+        if s.size and (s.min() < 1 or s.max() >= n):
+            raise ValueError(f"{name} must lie in [1, {n}); got {s.min()}..{s.max()}")
+    dx = np.abs(np.diff(a, axis=1))  # dx[:, x - 1]: between columns x - 1 and x
+    dy = np.abs(np.diff(a, axis=0))
+    on_x = np.zeros(dx.shape[1], bool)
+    on_x[sx - 1] = True
+    on_y = np.zeros(dy.shape[0], bool)
+    on_y[sy - 1] = True
+    seam = np.concatenate([dx[:, on_x].ravel(), dy[on_y].ravel()])
+    rest = np.concatenate([dx[:, ~on_x].ravel(), dy[~on_y].ravel()])
+    seam, rest = seam[np.isfinite(seam)], rest[np.isfinite(rest)]
+    if seam.size == 0 or rest.size == 0 or rest.mean() == 0:
+        raise ValueError("no finite, non-zero steps to compare (is the image constant or all NaN?)")
+    return float(seam.mean() / rest.mean())

@@ -1,0 +1,434 @@
+"""Stitching: per-chip predictions back onto each item's own grid.
+
+Split -> apply -> combine. An item is cut into chips on a grid with overlap
+(:func:`overlap_grid`, stride = ``chip_size - overlap``), a model predicts each chip, and
+:class:`Stitcher` places every prediction back at its chip's window on the item's grid,
+in the item's CRS. Where chips overlap, predictions are averaged with a per-pixel weight
+(a blending window that falls off towards the chip's edges, where a convolutional
+network sees zero padding instead of context), and every output pixel counts the chips
+that covered it (its *hit count*). The design follows Raster Vision's semantic
+segmentation stitching (``SemanticSegmentationSmoothLabels``: sums of scores and per-pixel
+hit counts, divided at the end; raster-vision.readthedocs.io, "Semantic segmentation",
+``smooth_output``); the blending window is the linear cross-fade of Pielawski & Wählby,
+"Introducing Hann windows for reducing edge-effects in patch-based image segmentation"
+(PLoS ONE 15(3), 2020) in its linear form, chosen because it never reaches zero (so
+scene-edge pixels covered by a single chip keep a weight).
+
+Memory does not grow with the scene: chips arrive in row order (the order of
+:func:`overlap_grid`), and the stitcher keeps only the rows that a later chip can still
+touch (at most ``chip_size`` rows x the item's width, float64 sums and weights); finished
+rows are handed on, to an in-memory array (:meth:`Stitcher.result`) or to a tiled GeoTIFF
+written window by window and converted to a Cloud-Optimized GeoTIFF (:func:`write_cog`).
+
+A mosaic across items (and CRSs) is out of scope: stitch each item on its own grid, write
+one COG per item, and reproject those (``gdalwarp``, ``rioxarray.merge``) for a map.
+
+Data flow: imports :mod:`geolesson.chips` (grids, chip ids) only.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from geolesson import chips
+from geolesson.chips.grid import (_datetime, _epsg, _footprints, _Grid, _item_dict, _item_id,
+                                  _reference_asset)
+
+#: Blending windows of :class:`Stitcher`.
+BLENDS = ("linear", "uniform")
+
+
+def _check_int(name: str, value: Any, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValueError(f"{name} must be an int >= {minimum}, not {value!r}")
+    return int(value)
+
+
+def _starts(size: int, chip_size: int, stride: int) -> list[int]:
+    """Window starts covering [0, size): every ``stride``, the last one moved back so that it
+    ends at the edge (every chip full size, the edge covered, none outside the scene)."""
+    last = size - chip_size
+    starts = list(range(0, last + 1, stride))
+    if starts[-1] != last:
+        starts.append(last)
+    return starts
+
+
+def overlap_grid(item: Any, chip_size: int = 256, overlap: int = 32, *,
+                 reference_asset: str | None = None):
+    """A chip index over one whole item with overlapping chips (stride < chip size).
+
+    Chips of ``chip_size`` x ``chip_size`` reference pixels start every
+    ``stride = chip_size - overlap`` pixels from the top-left corner; where the scene is not
+    a whole number of strides, the last row and column of chips are moved back to end at the
+    scene's edge (they overlap their neighbours more), so every pixel of the item is covered
+    by at least one chip, every chip is full size and none reaches outside the scene. Rows
+    come in row-major order (``row_off``, then ``col_off``), the order :class:`Stitcher`
+    needs. No file is opened (metadata only). The columns are those of
+    :func:`geolesson.chips.chip_index` that :class:`geolesson.batching.ChipDataset` reads,
+    without statistics; ``chip_id`` carries the overlap (``..._256px_o32_<row>_<col>``) so
+    that it never equals the id of a chip of a non-overlapping index.
+
+    Args:
+        item: one ``pystac.Item`` or STAC item dict (``proj:shape``/``proj:transform`` of the
+            reference asset, ``proj:epsg``/``proj:code``).
+        chip_size: chip side in pixels, >= 1 and at most the scene's height and width.
+        overlap: pixels shared by neighbouring chips, 0 <= overlap < chip_size.
+        reference_asset: the band whose grid the chips follow (None: ``red``, else ``vv``).
+
+    Returns:
+        ``geopandas.GeoDataFrame`` in EPSG:4326: ``chip_id, item_id, collection, datetime,
+        crs, chip_size, overlap, row, col, row_off, col_off, width, height,
+        reference_asset, geometry`` (footprints).
+
+    Raises:
+        ValueError: ``chip_size`` not a positive int or larger than the scene; ``overlap``
+            not an int in [0, chip_size); the item's grid or CRS unusable (see
+            :func:`geolesson.chips.chip_index`).
+    """
+    import geopandas as gpd
+
+    chip_size = _check_int("chip_size", chip_size, 1)
+    overlap = _check_int("overlap", overlap, 0)
+    if overlap >= chip_size:
+        raise ValueError(f"overlap must be smaller than chip_size ({chip_size}): 0 <= overlap < "
+                         f"chip_size, not overlap={overlap} (the stride chip_size - overlap must be "
+                         "at least 1 pixel)")
+    d = _item_dict(item)
+    item_id = _item_id(d)
+    ref_key = _reference_asset(d, reference_asset)
+    ref = _Grid(d, ref_key, "reference_asset")
+    epsg = _epsg(d, ref.asset)
+    if chip_size > min(ref.height, ref.width):
+        raise ValueError(f"chip_size={chip_size} is larger than item {item_id!r} "
+                         f"({ref.height} x {ref.width} pixels of {ref_key!r}); at most "
+                         f"{min(ref.height, ref.width)}")
+    stride = chip_size - overlap
+    rows, cols = _starts(ref.height, chip_size, stride), _starts(ref.width, chip_size, stride)
+    row_off = np.repeat(np.asarray(rows), len(cols))
+    col_off = np.tile(np.asarray(cols), len(rows))
+    r = np.repeat(np.arange(len(rows)), len(cols))
+    c = np.tile(np.arange(len(cols)), len(rows))
+    collection = d.get("collection") or ""
+    size = np.full(r.size, chip_size)
+    base = chips.chip_id(collection, item_id, chip_size, 0, 0)[:-len("_0_0")]
+    frame = gpd.GeoDataFrame({
+        "chip_id": [f"{base}_o{overlap}_{i}_{j}" for i, j in zip(r, c)],
+        "item_id": item_id, "collection": collection, "datetime": _datetime(d),
+        "crs": epsg, "chip_size": chip_size, "overlap": overlap, "row": r, "col": c,
+        "row_off": row_off, "col_off": col_off, "width": size, "height": size,
+        "reference_asset": ref_key,
+    }, geometry=_footprints(ref.transform, epsg, col_off.astype(float), row_off.astype(float),
+                            size.astype(float), size.astype(float)), crs="EPSG:4326")
+    return frame
+
+
+def blend_weights(height: int, width: int, ramp: int) -> np.ndarray:
+    """The linear blending window: float64 ``(height, width)``, 1 inside, falling linearly
+    over the ``ramp`` pixels nearest each edge to ``1 / (ramp + 1)`` at the edge pixel.
+
+    ``w = min(1, (d + 1) / (ramp + 1))`` per axis, with ``d`` the pixel's distance in
+    pixels to the nearest edge of the chip (0 on the edge), and the 2-D window the product
+    of the two axes. Two neighbours that overlap by exactly ``ramp`` pixels cross-fade: their
+    weights add up to 1 on every shared pixel (``(ramp - k) / (ramp + 1) + (k + 1) / (ramp +
+    1)``), so the blend is a partition of unity away from the scene's edges. ``ramp=0`` is
+    the uniform window (all ones).
+
+    Raises:
+        ValueError: a size < 1 or ``ramp`` < 0.
+    """
+    height, width = _check_int("height", height, 1), _check_int("width", width, 1)
+    ramp = _check_int("ramp", ramp, 0)
+
+    def axis(n: int) -> np.ndarray:
+        i = np.arange(n)
+        d = np.minimum(i, n - 1 - i)
+        return np.minimum(1.0, (d + 1) / (ramp + 1))
+
+    return np.outer(axis(height), axis(width))
+
+
+class Stitcher:
+    """Per-chip predictions of one item, placed back on the item's grid and blended.
+
+    Predictions of chips (rows of a chip index of this item, e.g. :func:`overlap_grid`) are
+    added with :meth:`add` in row order (non-decreasing ``row_off``). Each is multiplied by
+    the blending window (:func:`blend_weights`, ``blend="linear"`` with ``ramp`` pixels;
+    ``"uniform"`` for a plain mean), after dropping ``crop`` pixels on each side that does
+    not lie on the scene's edge (the centre-crop option: keep only the chip's centre, where
+    the model saw context on all sides; at the scene's edge nothing is cropped, so the edge
+    stays covered). Sums and weights are float64; a finished pixel is
+    ``sum(w * p) / sum(w)``, cast to float32 (a weighted mean of equal float32 values gives
+    that value back exactly). Pixels no chip covered are NaN and are counted in
+    :attr:`uncovered`, never filled.
+
+    Only the rows a later chip can still reach are kept (:attr:`buffer_rows` rows x width,
+    at most the chip height): memory does not grow with the scene's height. Finished rows go
+    to ``sink(row0, values, hits)`` where given (:func:`write_cog` uses this), else into a
+    full-size array for :meth:`result`.
+
+    Args:
+        item: the ``pystac.Item`` or STAC item dict whose grid the predictions go back on.
+        channels: prediction channels C (predictions are ``(C, H, W)``, or ``(H, W)`` for
+            C = 1).
+        blend: ``"linear"`` or ``"uniform"`` (:data:`BLENDS`).
+        ramp: width in pixels of the linear window's ramp; None (default): each row's
+            ``overlap`` column (:func:`overlap_grid` writes it), 0 where a row has none.
+        crop: pixels dropped from each interior side of every prediction (>= 0, less than
+            half the chip size).
+        reference_asset: the band whose grid the chips follow (None: ``red``, else ``vv``).
+        sink: None, or a callable receiving finished rows: ``row0`` (int), ``values``
+            float32 ``(C, n, width)``, ``hits`` uint16 ``(n, width)``.
+
+    Raises:
+        ValueError: (``__init__``) bad ``channels``, ``blend``, ``ramp`` or ``crop``;
+            (:meth:`add`) a row of another item, a prediction whose shape is not
+            ``(C, height, width)`` of its chip, a window outside the item, a row that comes
+            after rows further down (not row order), a ``crop`` that leaves nothing.
+    """
+
+    def __init__(self, item: Any, *, channels: int = 1, blend: str = "linear",
+                 ramp: int | None = None, crop: int = 0, reference_asset: str | None = None,
+                 sink=None):
+        d = _item_dict(item)
+        self.item_id = _item_id(d)
+        ref_key = _reference_asset(d, reference_asset)
+        self._ref = _Grid(d, ref_key, "reference_asset")
+        self.epsg = _epsg(d, self._ref.asset)
+        self.transform = self._ref.transform
+        self.height, self.width = self._ref.height, self._ref.width
+        self.channels = _check_int("channels", channels, 1)
+        if blend not in BLENDS:
+            raise ValueError(f"blend must be one of {list(BLENDS)}, not {blend!r}")
+        self.blend = blend
+        self.ramp = None if ramp is None else _check_int("ramp", ramp, 0)
+        self.crop = _check_int("crop", crop, 0)
+        self._sink = sink
+        self._top = 0          # first row not yet handed on
+        self._last_row_off = 0
+        self._sum = np.zeros((self.channels, 0, self.width))
+        self._weight = np.zeros((0, self.width))
+        self._hits = np.zeros((0, self.width), dtype=np.uint16)
+        self._full = None if sink is not None else np.full(
+            (self.channels, self.height, self.width), np.nan, dtype=np.float32)
+        self._full_hits = None if sink is not None else np.zeros((self.height, self.width),
+                                                                  dtype=np.uint16)
+        self.uncovered = 0
+        self.chips = 0
+        self.buffer_rows = 0   # the most rows held at once
+
+    def _window(self, row: Any) -> tuple[int, int, int, int]:
+        item_id = str(chips.reads._field(row, "item_id"))
+        if item_id != self.item_id:
+            raise ValueError(f"row: chip {chips.reads._get_optional(row, 'chip_id')!r} belongs to "
+                             f"item {item_id!r}; this Stitcher stitches item {self.item_id!r} only "
+                             "(one Stitcher per item: split the index by item_id)")
+        r0, c0, h, w = chips.reads._window(row)
+        if r0 < 0 or c0 < 0 or h < 1 or w < 1 or r0 + h > self.height or c0 + w > self.width:
+            raise ValueError(f"row: the window rows [{r0}, {r0 + h}) x cols [{c0}, {c0 + w}) is not "
+                             f"inside item {self.item_id!r} ({self.height} x {self.width})")
+        return r0, c0, h, w
+
+    def add(self, row: Any, prediction: Any) -> None:
+        """Add one chip's prediction.
+
+        Args:
+            row: the chip's index row (a dict or a pandas row with ``item_id``, ``row_off``,
+                ``col_off``, ``height``, ``width``; ``overlap`` sets the default ramp).
+            prediction: NumPy or torch ``(C, height, width)`` (or ``(height, width)`` for
+                one channel), any real dtype, e.g. probabilities.
+        """
+        r0, c0, h, w = self._window(row)
+        p = prediction.detach().cpu().numpy() if hasattr(prediction, "detach") else np.asarray(prediction)
+        if p.ndim == 2 and self.channels == 1:
+            p = p[None]
+        if p.shape != (self.channels, h, w):
+            raise ValueError(f"prediction: shape {tuple(p.shape)} does not match chip "
+                             f"{chips.reads._get_optional(row, 'chip_id')!r}: expected "
+                             f"({self.channels}, {h}, {w}) (channels, chip height, chip width)"
+                             + (" or (height, width)" if self.channels == 1 else ""))
+        if r0 < self._last_row_off:
+            raise ValueError(f"row: chip at row_off={r0} comes after a chip at row_off="
+                             f"{self._last_row_off}; add chips in row order (sort the index by "
+                             "row_off, then col_off, as overlap_grid does)")
+        # interior sides lose `crop` pixels; sides on the scene's edge keep theirs
+        top = 0 if r0 == 0 else self.crop
+        left = 0 if c0 == 0 else self.crop
+        bottom = 0 if r0 + h == self.height else self.crop
+        right = 0 if c0 + w == self.width else self.crop
+        if top + bottom >= h or left + right >= w:
+            raise ValueError(f"crop={self.crop} leaves nothing of a {h} x {w} chip; allowed: "
+                             f"crop < {min(h, w) // 2}")
+        self._last_row_off = r0
+        self._flush(r0)  # rows above this chip are finished
+        ramp = self.ramp
+        if ramp is None:
+            ramp = int(chips.reads._get_optional(row, "overlap") or 0)
+        weights = blend_weights(h, w, ramp if self.blend == "linear" else 0)
+        p = p[:, top:h - bottom, left:w - right]
+        weights = weights[top:h - bottom, left:w - right]
+        y0, y1 = r0 + top - self._top, r0 + h - bottom - self._top
+        x0, x1 = c0 + left, c0 + w - right
+        self._grow(y1)
+        self._sum[:, y0:y1, x0:x1] += weights * p
+        self._weight[y0:y1, x0:x1] += weights
+        self._hits[y0:y1, x0:x1] += 1
+        self.chips += 1
+
+    def _grow(self, rows: int) -> None:
+        extra = rows - self._weight.shape[0]
+        if extra > 0:
+            self._sum = np.concatenate([self._sum, np.zeros((self.channels, extra, self.width))], axis=1)
+            self._weight = np.concatenate([self._weight, np.zeros((extra, self.width))])
+            self._hits = np.concatenate([self._hits, np.zeros((extra, self.width), dtype=np.uint16)])
+            self.buffer_rows = max(self.buffer_rows, self._weight.shape[0])
+
+    def _flush(self, until: int) -> None:
+        """Hand on the rows [top, until): no later chip (row order) reaches them."""
+        n = min(until, self.height) - self._top
+        if n <= 0:
+            return
+        self._grow(n)
+        weight, hits = self._weight[:n], self._hits[:n]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            values = (self._sum[:, :n] / weight).astype(np.float32)
+        values[:, weight == 0] = np.nan
+        self.uncovered += int((weight == 0).sum())
+        if self._sink is not None:
+            self._sink(self._top, values, hits.copy())
+        else:
+            self._full[:, self._top:self._top + n] = values
+            self._full_hits[self._top:self._top + n] = hits
+        self._sum, self._weight, self._hits = self._sum[:, n:], self._weight[n:], self._hits[n:]
+        self._top += n
+
+    def finish(self) -> None:
+        """Hand on every remaining row (called by :meth:`result` and :func:`write_cog`)."""
+        self._flush(self.height)
+
+    def _coords(self):
+        from geolesson.chips.reads import _spatial_ref
+
+        t = self.transform
+        x = t.c + (np.arange(self.width) + 0.5) * t.a
+        y = t.f + (np.arange(self.height) + 0.5) * t.e
+        return {"y": y, "x": x, "spatial_ref": _spatial_ref(self.epsg, t)}
+
+    def result(self):
+        """The stitched item: ``xarray.DataArray`` float32 ``(band, y, x)`` on the item's grid
+        (pixel-centre ``x``/``y`` coordinates in metres of ``EPSG:<epsg>``, CRS and transform
+        through ``rioxarray``: ``.rio.crs``, ``.rio.transform()``), NaN where no chip
+        covered; attrs ``item_id`` and ``uncovered`` (pixels). The hit counts: :meth:`hits`.
+
+        Raises:
+            RuntimeError: the Stitcher streams into a sink (no full-size array is kept).
+        """
+        import xarray as xr
+
+        if self._full is None:
+            raise RuntimeError("this Stitcher streams its rows into a sink; result() needs "
+                               "Stitcher(..., sink=None)")
+        self.finish()
+        coords = self._coords()
+        da = xr.DataArray(self._full, dims=("band", "y", "x"),
+                          coords={"band": np.arange(1, self.channels + 1), **coords},
+                          name="prediction",
+                          attrs={"item_id": self.item_id, "uncovered": self.uncovered})
+        return da.rio.write_crs(f"EPSG:{self.epsg}").rio.write_transform(self.transform)
+
+    def hits(self):
+        """Per-pixel hit counts (chips that covered each pixel, after cropping): uint16
+        ``xarray.DataArray`` ``(y, x)`` on the item's grid. Needs ``sink=None``."""
+        import xarray as xr
+
+        if self._full_hits is None:
+            raise RuntimeError("this Stitcher streams its rows into a sink; hits() needs sink=None")
+        self.finish()
+        da = xr.DataArray(self._full_hits, dims=("y", "x"), coords=self._coords(), name="hits")
+        return da.rio.write_crs(f"EPSG:{self.epsg}").rio.write_transform(self.transform)
+
+
+def write_cog(predictions: Iterable[tuple[Any, Any]], item: Any, path: str | os.PathLike, *,
+              channels: int = 1, blend: str = "linear", ramp: int | None = None, crop: int = 0,
+              reference_asset: str | None = None, blocksize: int = 512,
+              hits_path: str | os.PathLike | None = None) -> dict:
+    """Stitch ``(row, prediction)`` pairs of one item and write a Cloud-Optimized GeoTIFF.
+
+    Streams: finished rows are written window by window into a tiled float32 GeoTIFF in a
+    temporary folder beside ``path``, which ``rio_cogeo.cog_translate`` then turns into a
+    COG (DEFLATE, ``blocksize`` blocks, overviews; it too reads and writes block by block).
+    Memory is the stitcher's buffer (at most a chip's height x the item's width) plus
+    GDAL's cache, whatever the scene's height. The file has the item's CRS, transform and
+    shape, float32 bands, nodata NaN (pixels no chip covered).
+
+    Args:
+        predictions: ``(row, prediction)`` in row order, as for :meth:`Stitcher.add`
+            (e.g. a generator over batches of a model).
+        item, channels, blend, ramp, crop, reference_asset: as :class:`Stitcher`.
+        path: the COG to write (``.tif``).
+        blocksize: COG block side (a multiple of 16).
+        hits_path: where given, the uint16 hit counts are written there as a second COG.
+
+    Returns:
+        ``{"path", "chips", "uncovered", "buffer_rows", "hits_path"}``.
+
+    Raises:
+        as :class:`Stitcher`; ``ValueError`` for a ``blocksize`` that is not a positive
+        multiple of 16.
+    """
+    import rasterio
+    from rasterio.windows import Window
+    from rio_cogeo.cogeo import cog_translate
+    from rio_cogeo.profiles import cog_profiles
+
+    blocksize = _check_int("blocksize", blocksize, 16)
+    if blocksize % 16:
+        raise ValueError(f"blocksize must be a multiple of 16 (TIFF tiles), not {blocksize}")
+    path = Path(path)
+    with tempfile.TemporaryDirectory(dir=path.parent, prefix=".stitch-") as tmp:
+        profile = None
+        files = {}
+
+        def sink(row0, values, hits):
+            files["values"].write(values, window=Window(0, row0, values.shape[2], values.shape[1]))
+            if "hits" in files:
+                files["hits"].write(hits[None], window=Window(0, row0, hits.shape[1], hits.shape[0]))
+
+        stitcher = Stitcher(item, channels=channels, blend=blend, ramp=ramp, crop=crop,
+                            reference_asset=reference_asset, sink=sink)
+        profile = dict(driver="GTiff", width=stitcher.width, height=stitcher.height,
+                       count=channels, dtype="float32", crs=f"EPSG:{stitcher.epsg}",
+                       transform=stitcher.transform, tiled=True, blockxsize=blocksize,
+                       blockysize=blocksize, nodata=float("nan"), compress="deflate")
+        raw = Path(tmp) / "values.tif"
+        raw_hits = Path(tmp) / "hits.tif"
+        with rasterio.open(raw, "w", **profile) as dst:
+            files["values"] = dst
+            hdst = None
+            if hits_path is not None:
+                hdst = rasterio.open(raw_hits, "w", **{**profile, "count": 1, "dtype": "uint16",
+                                                        "nodata": None})
+                files["hits"] = hdst
+            try:
+                for row, prediction in predictions:
+                    stitcher.add(row, prediction)
+                stitcher.finish()
+            finally:
+                if hdst is not None:
+                    hdst.close()
+        cog = cog_profiles.get("deflate")
+        cog.update(blockxsize=blocksize, blockysize=blocksize, predictor=3)
+        cog_translate(raw, path, cog, quiet=True, in_memory=False)
+        if hits_path is not None:
+            cog_hits = cog_profiles.get("deflate")
+            cog_hits.update(blockxsize=blocksize, blockysize=blocksize)
+            cog_translate(raw_hits, hits_path, cog_hits, quiet=True, in_memory=False)
+    return {"path": path, "chips": stitcher.chips, "uncovered": stitcher.uncovered,
+            "buffer_rows": stitcher.buffer_rows,
+            "hits_path": None if hits_path is None else Path(hits_path)}
