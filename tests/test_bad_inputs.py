@@ -50,9 +50,25 @@ def ctx(tmp_path_factory):
     write_test_cog(tmp / "small.tif", shape=(300, 200), blocksize=128, overview_count=1)
     (tmp / "notes.tif").write_text("this is not a GeoTIFF")
     (tmp / "file").write_text("a file, not a folder")
+    import json
+
+    import pandas as pd
+
+    from geolesson.mirror.build import stac_dir
+
+    pd.DataFrame({"item_id": ["a"], "row_off": [0]}).to_parquet(tmp / "no_geometry.parquet")
     asset = {"href": "x/B04.tif", "raster:bands": [{"scale": 0.0001, "offset": -0.1, "nodata": 0}]}
-    return {"tmp": tmp, "info": cog.inspect(tmp / "small.tif"), "asset": asset,
+    with open(stac_dir() / "items.ndjson") as f:
+        scene = json.loads(f.readline())  # a 2048 x 2048 px crop of the built mirror
+    return {"tmp": tmp, "info": cog.inspect(tmp / "small.tif"), "asset": asset, "scene": scene,
             "item": {"type": "Feature", "id": "S2X", "assets": {"red": asset}}}
+
+
+def _read_chip(c, row_off=0, col_off=0, height=256, width=256):
+    from geolesson import chips
+
+    row = {"item_id": c["scene"]["id"], "row_off": row_off, "col_off": col_off, "height": height, "width": width}
+    return chips.read_chip(row, items=[c["scene"]])
 
 
 def _ax():
@@ -218,6 +234,14 @@ CASES = [
     ("chip-max-cloud", lambda c: __import__("geolesson.chips").chips.chip_index([], max_cloud=1.5), {}, ValueError, ["max_cloud", "1.5"]),
     ("chip-max-nodata", lambda c: __import__("geolesson.chips").chips.chip_index([], max_nodata=-0.1), {}, ValueError, ["max_nodata", "-0.1"]),
     ("read-index-missing", lambda c: __import__("geolesson.chips").chips.read_index(c["tmp"] / "none.parquet"), {}, FileNotFoundError, ["chip index", "none.parquet"]),
+    ("chip-index-empty", lambda c: __import__("geolesson.chips").chips.chip_index([]), {}, ValueError, ["items is empty", "search"]),
+    ("read-chip-below", lambda c: _read_chip(c, row_off=5000), {}, ValueError, ["row_off=5000", "outside", "2048"]),
+    ("read-chip-left", lambda c: _read_chip(c, col_off=-300), {}, ValueError, ["col_off=-300", "outside"]),
+    ("read-chip-zero-height", lambda c: _read_chip(c, height=0), {}, ValueError, ["height=0"]),
+    ("read-chip-negative-width", lambda c: _read_chip(c, width=-5), {}, ValueError, ["width=-5"]),
+    ("read-chip-no-assets", lambda c: __import__("geolesson.chips").chips.read_chip({"item_id": "x"}, (), items=[]), {}, ValueError, ["assets", "at least one"]),
+    ("read-index-not-parquet", lambda c: __import__("geolesson.chips").chips.read_index(c["tmp"] / "notes.tif"), {}, ValueError, ["notes.tif", "not a Parquet"]),
+    ("read-index-no-geometry", lambda c: __import__("geolesson.chips").chips.read_index(c["tmp"] / "no_geometry.parquet"), {}, ValueError, ["no_geometry.parquet", "geometry"]),
     ("read-chips-empty", lambda c: __import__("geolesson.chips").chips.read_chips([], items=[]), {}, ValueError, ["rows", "empty"]),
 ]
 

@@ -62,6 +62,10 @@ GDAL_HTTP_OPTIONS = {
 }
 
 
+# `geolesson mirror start` from a notebook: a cold start takes ~10 s, one waiting for a build longer
+START_TIMEOUT = 300
+
+
 class SourceError(ConnectionError):
     """A live service (STAC API, token service) failed or did not answer in time; names the URL."""
 
@@ -122,8 +126,12 @@ def mirror_state(start: bool = True) -> dict:
         return state
     if not start:
         raise RuntimeError("the offline mirror is not running; start it with `geolesson mirror start`")
-    run = subprocess.run([sys.executable, "-m", "geolesson.cli", "mirror", "start"],
-                         capture_output=True, text=True, stdin=subprocess.DEVNULL)
+    try:
+        run = subprocess.run([sys.executable, "-m", "geolesson.cli", "mirror", "start"],
+                             capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=START_TIMEOUT)
+    except subprocess.TimeoutExpired as exc:
+        raise RuntimeError(f"the offline mirror did not start within {START_TIMEOUT} s (is a `geolesson "
+                           "mirror build` running? `geolesson mirror status` tells)") from exc
     state = read_state()
     if run.returncode or not mirror_healthy(state):
         raise RuntimeError(f"could not start the offline mirror:\n{run.stdout}{run.stderr}")
