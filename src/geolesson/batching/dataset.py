@@ -162,18 +162,22 @@ class ChipDataset(Dataset):
 
         vectors = self._vectors.get(chip.epsg)
         if vectors is None:  # the vectors (never the image) in the chip's CRS, once per process
-            frame = self._labels.frame
-            vectors = self._vectors[chip.epsg] = frame.to_crs(epsg=chip.epsg)
+            import shapely
+
+            frame = self._labels.frame.to_crs(epsg=chip.epsg)
+            geoms = np.asarray(frame.geometry.values, dtype=object)
+            values = np.asarray(frame[self._labels.column], dtype=np.int64)
+            vectors = self._vectors[chip.epsg] = (geoms, values, shapely.STRtree(geoms))
+        geoms, values, tree = vectors
         t = chip.transform
         box = (t.c, t.f + shape[0] * t.e, t.c + shape[1] * t.a, t.f)
         # in frame order: where polygons overlap, the later one wins (as in rasterize)
-        hits = np.sort(vectors.sindex.query(_box(box), predicate="intersects"))
-        shapes = [(g, int(v)) for g, v in zip(vectors.geometry.values[hits],
-                                                vectors[self._labels.column].values[hits])]
-        if not shapes:
+        hits = np.sort(tree.query(_box(box), predicate="intersects"))
+        if len(hits) == 0:
             return np.full(shape, self._labels.fill, dtype=np.int64)
-        return rasterize(shapes, out_shape=shape, transform=t, fill=self._labels.fill,
-                         all_touched=self._labels.all_touched, dtype="int64")
+        return rasterize(zip(geoms[hits], values[hits].tolist()), out_shape=shape, transform=t,
+                         fill=self._labels.fill, all_touched=self._labels.all_touched,
+                         dtype="int64")
 
     def rows(self):
         """The index rows the dataset reads, in order, as dicts (no file is opened)."""
