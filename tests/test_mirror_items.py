@@ -54,3 +54,14 @@ def test_mirror_cogs_pass_cog_validate(mirror, local_items):
             assert ds.overviews(1) and ds.block_shapes[0][0] < ds.height
             assert list(ds.transform)[:6] == item["assets"][key]["proj:transform"]
             assert [ds.height, ds.width] == item["assets"][key]["proj:shape"]
+
+
+def test_simulated_data_are_licensed_and_described_as_simulated():
+    from geolesson.mirror.scenario import load_scenario
+    from geolesson.mirror.stac_items import collection_dict
+
+    collection = collection_dict(load_scenario())
+    assert collection["license"] == "CC-BY-4.0"  # an SPDX id, not "proprietary": the data are ours
+    (link,) = [ln for ln in collection["links"] if ln["rel"] == "license"]
+    assert link["href"].endswith("/LICENSE-text") and "simulated" in link["title"]
+    assert "SIMULATED" in collection["title"] and collection["description"].startswith("SIMULATED")

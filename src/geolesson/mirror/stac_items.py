@@ -20,7 +20,12 @@ STAC_EXTENSIONS = [
     "https://stac-extensions.github.io/eo/v1.1.0/schema.json",
 ]
 COG = "image/tiff; application=geotiff; profile=cloud-optimized"
-LICENSE = "https://sentinel.esa.int/documents/247904/690755/Sentinel_Data_Legal_Notice"
+# The scenes are simulated, not Copernicus data: they are licensed with the book's text
+# (CC BY 4.0, the repository's LICENSE-text), not under the Sentinel data legal notice.
+LICENSE_ID = "CC-BY-4.0"
+LICENSE = "https://github.com/geolesson/geolesson/blob/main/LICENSE-text"
+LICENSE_LINK = {"rel": "license", "href": LICENSE, "type": "text/plain",
+                "title": "CC-BY-4.0: simulated data of the geolesson book (not Copernicus data)"}
 
 # Processing baseline 04.00 (January 2022) onwards adds BOA_ADD_OFFSET = -1000 DN:
 # reflectance = DN * 0.0001 - 0.1 (Sentinel-2 L2A Product Specification, PSD 14.9, and
@@ -90,7 +95,7 @@ def collection_dict(scenario: Scenario) -> dict:
             "(blue, green, red, nir, swir16, swir22, scl, visual, thumbnail). Not real Copernicus data."
         ),
         "keywords": ["sentinel", "earth observation", "esa", "simulated"],
-        "license": "proprietary",
+        "license": LICENSE_ID,
         "providers": [
             {"name": "geolesson offline mirror", "roles": ["producer", "processor", "host"],
              "description": "Simulated scenes for teaching; no real sensor data."},
@@ -108,7 +113,7 @@ def collection_dict(scenario: Scenario) -> dict:
             "eo:bands": [eo_band(k) for k in SPECTRAL],
         },
         "item_assets": item_assets,
-        "links": [{"rel": "license", "href": LICENSE, "title": "proprietary"}],
+        "links": [LICENSE_LINK],
     }
 
 
@@ -223,5 +228,5 @@ def item_dict(scenario: Scenario, acq: Acquisition, tile: Tile, footprint_utm: s
         "bbox": [round(v, 7) for v in geom.bounds],
         "properties": properties,
         "assets": assets,
-        "links": [{"rel": "license", "href": LICENSE}],
+        "links": [dict(LICENSE_LINK)],
     }
