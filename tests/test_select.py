@@ -1,14 +1,18 @@
-"""geolesson.select: the chapters' item and date choices, on hand-made items and on a second,
-differently dated simulated scenario (tests/data/variant_scenario.toml), built without a
-running mirror. Each check compares the choice made from metadata with the simulated pixels.
+"""geolesson.select, and the chapters' item and date choices: on hand-made items, and on a
+second, differently dated simulated scenario (tests/data/variant_scenario.toml) built without
+a running mirror. The chapters' own selection statements are read from book/*.md and run on
+the variant's items; each choice made from metadata is checked against the simulated pixels.
 """
 
 from __future__ import annotations
 
+import ast
 import datetime as dt
+import re
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from geolesson import select
@@ -129,38 +133,93 @@ def test_variant_dates_differ_from_the_main_scenario(variant):
     assert select.clearest_date(items, before=fire_start) not in typed
 
 
-def test_variant_clear_dates_are_cloud_free_in_the_pixels(variant):
-    """Chapter 4/5: "the clearest dates on each side of the fire: no masked land pixels"."""
+# ---------------------------------------------------------------- the chapters' own selection code
+
+SELECTORS = ("interval", "clearest_date", "first_date", "largest_clearest", "item_on")
+# what each chapter must choose by search (names as the chapters assign them)
+EXPECTED = {
+    "01_search": {"fire_start", "fire_end"},
+    "03_dask_ndvi": {"item"},
+    "04_datacubes": {"FIRE", "fire_start", "fire_end", "pre_date", "post_date", "cloudy_date"},
+    "05_chipping": {"fire_start", "fire_end", "pre_date", "post_date", "pre", "post", "pair",
+                    "map_date"},
+}
+
+
+def selection_statements(chapter: str) -> list[str]:
+    """The chapter's top-level code statements that choose items or dates with geolesson.select
+    (and the FIRE interval they start from), in page order, as source text."""
+    text = (Path(__file__).resolve().parents[1] / "book" / f"{chapter}.md").read_text()
+    out = []
+    for body in re.findall(r"^```\{code-cell\}[^\n]*\n(.*?)^```$", text, flags=re.M | re.S):
+        code = "\n".join(line for line in body.splitlines() if not line.startswith(":"))
+        try:
+            tree = ast.parse(code)
+        except SyntaxError:  # IPython magics (%%writefile ...)
+            continue
+        for stmt in tree.body:
+            if not isinstance(stmt, ast.Assign):
+                continue
+            src = ast.get_source_segment(code, stmt)
+            names = {n.id for t in stmt.targets for n in ast.walk(t) if isinstance(n, ast.Name)}
+            if "FIRE" in names or any(f"select.{f}(" in src for f in SELECTORS):
+                out.append(src)
+    return out
+
+
+@pytest.fixture(scope="module")
+def chosen(variant):
+    """{chapter: namespace} after running each chapter's selection statements on the variant items."""
+    _, _, items = variant
+    result = {}
+    for chapter in EXPECTED:
+        ns = {"select": select, "pd": pd, "items": items, "season": items}
+        for src in selection_statements(chapter):
+            exec(src, ns)  # noqa: S102 - the chapters' own code, on the variant's items
+        result[chapter] = ns
+    return result
+
+
+@pytest.mark.parametrize("chapter", sorted(EXPECTED))
+def test_chapter_chooses_by_search(chosen, chapter):
+    missing = EXPECTED[chapter] - chosen[chapter].keys()
+    assert not missing, f"{chapter} no longer chooses {sorted(missing)} with geolesson.select"
+
+
+@pytest.mark.parametrize("chapter", sorted(EXPECTED))
+def test_chapter_finds_what_its_text_says_in_the_variant(variant, chosen, chapter):
+    """Each choice, made by the chapter's code on the variant's metadata, checked against the
+    variant's simulated pixels: the clear dates nearest the fire are cloud-free, the partly
+    cloudy dates partly cloudy, the map date cut by the swath edge, the item the largest and
+    clearest."""
     sc, scl, items = variant
-    fire_start, fire_end = select.interval(FIRE)
-    pre = select.clearest_date(items, before=fire_start)
-    post = select.clearest_date(items, after=fire_end)
-    assert pre < sc.fire_first_day and post > sc.fire_last_day
-    assert _cloudy_share(scl, items, pre) == 0 and _cloudy_share(scl, items, post) == 0
-    # nearest the fire: no clear date lies between either choice and the fire
+    ns = chosen[chapter]
+    day = lambda v: pd.Timestamp(v).date()  # noqa: E731 - dates, Timestamps or datetimes
     table = select.date_table(items)
-    assert not ((table.index > pre) & (table.index < fire_start) & (table["cloud_cover"] <= 1)).any()
-    assert not ((table.index < post) & (table.index > fire_end) & (table["cloud_cover"] <= 1)).any()
-    for tile in ("35SNA", "35SNV"):
-        assert select.tile_of(select.item_on(items, pre, tile)) == tile
-
-
-def test_variant_partly_cloudy_dates_are_partly_cloudy_in_the_pixels(variant):
-    """Chapter 4's cloudy post-fire date and chapter 5's partly cloudy, partial-orbit map date."""
-    sc, scl, items = variant
-    post = select.clearest_date(items, after=select.interval(FIRE)[1])
-    cloudy = select.first_date(items, after=post, min_cloud=10, max_cloud=50)
-    assert 0.05 < _cloudy_share(scl, items, cloudy) < 0.6
-    mapped = select.first_date(items, after=post, min_cloud=5, max_cloud=50, partial=True)
-    day = [it for it in items if select.acquired(it).date() == mapped]
-    assert any((scl[it["id"]] == 0).any() for it in day)          # some tile ends at the swath edge
-    assert 0.03 < _cloudy_share(scl, items, mapped) < 0.6
-
-
-def test_variant_largest_clearest_without_a_full_size_item(variant):
-    """Chapter 3: "the largest, clearest item": here all items are crops, so the clearest one."""
-    _, scl, items = variant
-    chosen = select.largest_clearest(items)
-    assert select.pixel_count(chosen) == max(select.pixel_count(it) for it in items)
-    assert chosen["properties"]["eo:cloud_cover"] == min(it["properties"]["eo:cloud_cover"] for it in items)
-    assert not np.isin(scl[chosen["id"]], CLOUD_CLASSES).any()
+    if "fire_start" in ns:
+        assert (day(ns["fire_start"]), day(ns["fire_end"])) == (sc.fire_first_day, sc.fire_last_day)
+    if "pre_date" in ns:
+        pre, post = day(ns["pre_date"]), day(ns["post_date"])
+        assert pre < sc.fire_first_day and post > sc.fire_last_day
+        assert _cloudy_share(scl, items, pre) == 0 and _cloudy_share(scl, items, post) == 0
+        clear = table["cloud_cover"] <= 1  # nothing clear lies between a choice and the fire
+        assert not (clear & (table.index > pre) & (table.index < sc.fire_first_day)).any()
+        assert not (clear & (table.index < post) & (table.index > sc.fire_last_day)).any()
+    if "cloudy_date" in ns:
+        assert day(ns["cloudy_date"]) > day(ns["post_date"])
+        assert 0.05 < _cloudy_share(scl, items, day(ns["cloudy_date"])) < 0.6
+    if "map_date" in ns:
+        mapped = day(ns["map_date"])
+        on_day = [it for it in items if select.acquired(it).date() == mapped]
+        assert any((scl[it["id"]] == 0).any() for it in on_day)  # a tile ends at the swath edge
+        assert 0.03 < _cloudy_share(scl, items, mapped) < 0.6
+    if "pre" in ns:
+        for item, date in ((ns["pre"], ns["pre_date"]), (ns["post"], ns["post_date"])):
+            assert select.tile_of(item) == "35SNA" and select.acquired(item).date() == day(date)
+        assert sorted(select.tile_of(it) for it in ns["pair"]) == ["35SNA", "35SNV"]
+    if "item" in ns:  # no full-size item here: the largest are all crops, so the clearest
+        chosen_item = ns["item"]
+        assert select.pixel_count(chosen_item) == max(select.pixel_count(it) for it in items)
+        assert chosen_item["properties"]["eo:cloud_cover"] == min(
+            it["properties"]["eo:cloud_cover"] for it in items)
+        assert not np.isin(scl[chosen_item["id"]], CLOUD_CLASSES).any()
