@@ -172,7 +172,7 @@ def test_back_pages_are_in_the_site_and_their_links_resolve(browser, site, built
             terms = page.locator("article.bd-article dl.glossary > dt[id^='term-']")
             assert terms.count() >= 40, terms.count()
         if path == "book/reference":  # autodoc rendered the public modules and their docstrings
-            for module in ("sources", "select", "cog", "indices", "chips", "plot"):
+            for module in ("sources", "select", "cog", "indices", "chips", "plot", "batching"):
                 assert page.locator(f"dt.sig[id^='geolesson.{module}.']").count() >= 1, module
             raises = page.locator("article.bd-article dl.field-list dt", has_text="Raises")
             assert raises.count() >= 10, raises.count()

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 from torch.utils.data import Sampler
 
-#: The COG block (tile) side assumed when none is given: 512 px, as in Planetary
+#: The COG block (tile) side assumed when none is given, 512 px as in Planetary
 #: Computer's Sentinel-1 RTC and this book's mirror. A STAC item does not say it; read it
 #: with ``rasterio.open(href).block_shapes`` (or :func:`geolesson.cog.inspect`) if unsure.
 DEFAULT_BLOCK_SIZE = 512
@@ -86,7 +86,7 @@ def block_order(index: Any, block_size: int = DEFAULT_BLOCK_SIZE) -> np.ndarray:
 
     Args:
         index: a chip index (or a :class:`ChipDataset`): ``item_id``, ``row_off``, ``col_off``.
-        block_size: the COG block side in pixels of the chip grid (:data:`DEFAULT_BLOCK_SIZE`).
+        block_size: the COG block side in pixels of the chip grid (:data:`~geolesson.batching.samplers.DEFAULT_BLOCK_SIZE`).
 
     Returns:
         int64 positions ``0..len(index)-1``.
@@ -105,7 +105,7 @@ class GridChipSampler(Sampler[int]):
 
     Args:
         index: a chip index or the :class:`ChipDataset` built on it (same row order).
-        block_size: COG block side in pixels (:data:`DEFAULT_BLOCK_SIZE`).
+        block_size: COG block side in pixels (:data:`~geolesson.batching.samplers.DEFAULT_BLOCK_SIZE`).
     """
 
     def __init__(self, index: Any, block_size: int = DEFAULT_BLOCK_SIZE):
@@ -139,7 +139,7 @@ class BlockRowBatchSampler(Sampler[list[int]]):
         index: a chip index or the :class:`ChipDataset` built on it.
         batch_size: chips per batch (>= 1).
         num_workers: the DataLoader's ``num_workers`` (0 or more).
-        block_size: COG block side in pixels (:data:`DEFAULT_BLOCK_SIZE`).
+        block_size: COG block side in pixels (:data:`~geolesson.batching.samplers.DEFAULT_BLOCK_SIZE`).
         drop_last: drop each worker's last incomplete batch.
     """
 

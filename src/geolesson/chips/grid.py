@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-#: The reference asset used when none is given: the first of these that an item has
+#: The reference asset used when none is given is the first of these that an item has
 #: (``red`` for Sentinel-2 L2A, ``vv`` for Sentinel-1 RTC). Chips follow its grid.
 DEFAULT_REFERENCE_ASSETS: tuple[str, ...] = ("red", "vv")
 #: Points per footprint edge (corners included once): the UTM window's edges are curved in

@@ -28,8 +28,8 @@ INDEX_COLUMNS: tuple[str, ...] = (
     "chip_id", "item_id", "collection", "datetime", "crs", "chip_size", "reference_asset",
     "col", "row", "col_off", "row_off", "width", "height", "nodata_fraction", "cloud_fraction",
 )
-#: Where the statistics come from: the SCL band, the nodata of a data band, or whichever the
-#: item has (``"auto"``: SCL if it has ``scl_asset``, else nodata).
+#: Where the statistics come from (the SCL band, the nodata of a data band, or whichever the
+#: item has, ``"auto"``, which is SCL if the item has ``scl_asset``, else nodata).
 STATISTICS: tuple[str, ...] = ("auto", "scl", "nodata")
 
 _INT_COLUMNS = ("crs", "chip_size", "col", "row", "col_off", "row_off", "width", "height")
@@ -260,16 +260,16 @@ def chip_index(items: Any, chip_size: int = 256, *, partial: str = "drop",
         max_nodata, max_cloud: keep only chips with ``nodata_fraction <= max_nodata`` /
             ``cloud_fraction <= max_cloud`` (None: keep all). ``max_cloud`` needs SCL
             statistics.
-        statistics: ``"auto"``, ``"scl"`` or ``"nodata"`` (:data:`STATISTICS`), as above.
+        statistics: ``"auto"``, ``"scl"`` or ``"nodata"`` (:data:`~geolesson.chips.index.STATISTICS`), as above.
         scl_asset: asset key of the SCL band.
         nodata_asset: asset whose nodata is counted by ``"nodata"`` statistics (None: the
             reference asset).
         reference_asset: the band whose grid the chips follow; None: the first of
-            :data:`geolesson.chips.grid.DEFAULT_REFERENCE_ASSETS` (``red``, ``vv``) that
+            :data:`~geolesson.chips.grid.DEFAULT_REFERENCE_ASSETS` (``red``, ``vv``) that
             the item has.
 
     Returns:
-        ``geopandas.GeoDataFrame`` in EPSG:4326, columns :data:`INDEX_COLUMNS` + geometry:
+        ``geopandas.GeoDataFrame`` in EPSG:4326, columns :data:`~geolesson.chips.index.INDEX_COLUMNS` + geometry:
 
         - ``chip_id`` (str, :func:`chip_id`: ``"<collection>_<item id>_<chip_size>px_<row>_<col>"``),
           ``item_id``, ``collection`` (str);
