@@ -108,7 +108,7 @@ def seam_contrast(image: Any, seams_x: Any, seams_y: Any = ()) -> float:
     NaN pixels (not covered) are left out.
 
     Args:
-        image: a 2-D array ``(y, x)`` (e.g. one band of :meth:`Stitcher.result`).
+        image: a 2-D array ``(y, x)`` (e.g. one band of :meth:`~geolesson.stitching.Stitcher.result`).
         seams_x, seams_y: column / row indices in ``[1, width)`` / ``[1, height)``.
 
     Raises:

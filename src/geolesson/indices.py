@@ -321,7 +321,7 @@ class ReflectanceWarning(UserWarning):
     """An index got float values far above the reflectance range: digital numbers read as floats."""
 
 
-#: Largest value a reflectance array can hold: the largest DN (65535) scaled by Sentinel-2's
+#: Largest value a reflectance array can hold; the largest DN (65535) scaled by Sentinel-2's
 #: raster:bands (scale 0.0001, offset -0.1) is 6.45, saturated pixels included. Floats above
 #: it are digital numbers (0-10000 and more) read as floats, e.g. by ``masked=True``.
 MAX_REFLECTANCE = 10.0

@@ -46,6 +46,8 @@ READ_TIMEOUT = 10
 # HTTP answers worth retrying: rate limiting and the gateway/overload errors of busy services
 RETRY_STATUS = (429, 500, 502, 503, 504)
 
+#: The GDAL configuration options for reading COGs over HTTP, which
+#: :func:`configure_gdal` sets and the helpers pass to ``rasterio.Env``.
 GDAL_HTTP_OPTIONS = {
     "GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR",
     "CPL_VSIL_CURL_ALLOWED_EXTENSIONS": ".tif,.tiff,.TIF",

@@ -166,9 +166,9 @@ class Stitcher:
     stays covered). Sums and weights are float64; a finished pixel is
     ``sum(w * p) / sum(w)``, cast to float32 (a weighted mean of equal float32 values gives
     that value back exactly). Pixels no chip covered are NaN and are counted in
-    :attr:`uncovered`, never filled.
+    ``uncovered``, never filled.
 
-    Only the rows a later chip can still reach are kept (:attr:`buffer_rows` rows x width,
+    Only the rows a later chip can still reach are kept (``buffer_rows`` rows x width,
     at most the chip height): memory does not grow with the scene's height. Finished rows go
     to ``sink(row0, values, hits)`` where given (:func:`write_cog` uses this), else into a
     full-size array for :meth:`result`.

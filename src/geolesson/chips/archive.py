@@ -1,9 +1,10 @@
 """Index an archive: one chip-index part per item, computed on a Dask cluster, resumable.
 
-:func:`chip_index` indexes a list of items in one process. An archive (every clear tile of a
-region and season, every radar pass) is thousands of items: :func:`index_archive` submits one
-task per item to a ``dask.distributed`` cluster (a :class:`~distributed.LocalCluster` by
-default; any scheduler address works the same), and each task writes its item's part of a
+:func:`~geolesson.chips.chip_index` indexes a list of items in one process. An archive
+(every clear tile of a region and season, every radar pass) is thousands of items:
+:func:`~geolesson.chips.index_archive` submits one task per item to a ``dask.distributed``
+cluster (a :class:`~distributed.LocalCluster` by default; any scheduler address works the
+same), and each task writes its item's part of a
 hive-style GeoParquet folder, ``out_dir/item_id=<id>/part.parquet``, the layout that
 :func:`~geolesson.chips.write_index` writes with ``partition_by_item=True`` and
 :func:`~geolesson.chips.read_index` reads.
@@ -195,7 +196,7 @@ def index_archive(items_or_search: Any, out_dir: str | os.PathLike, *, chip_size
     Each task computes :func:`~geolesson.chips.chip_index` of one item and writes it to
     ``out_dir/item_id=<id>/part.parquet`` (temporary name, then rename). A part records the
     item id, the item's ``updated`` (or a hash of its properties where it has none) and the
-    index settings in its Parquet metadata (:func:`part_record`); items whose part matches
+    index settings in its Parquet metadata (``part_record``); items whose part matches
     are skipped, so a rerun after an interruption indexes only what is missing or changed.
     Parts of items not in this run are left alone. Read the result with
     :func:`~geolesson.chips.read_index` ``(out_dir)``.
@@ -206,8 +207,9 @@ def index_archive(items_or_search: Any, out_dir: str | os.PathLike, *, chip_size
         out_dir: the folder of parts (created if missing). For a remote cluster it must be a
             path every worker can write and the client can read (object storage or a shared
             file system, not a laptop folder).
-        chip_size, partial, cloud_classes, max_nodata, max_cloud, statistics, scl_asset,
-            nodata_asset, reference_asset: as :func:`~geolesson.chips.chip_index`.
+        chip_size: and the other index settings (``partial``, ``cloud_classes``,
+            ``max_nodata``, ``max_cloud``, ``statistics``, ``scl_asset``, ``nodata_asset``,
+            ``reference_asset``): as :func:`~geolesson.chips.chip_index`.
         client: a ``distributed.Client`` to submit to (its cluster, local or remote, runs the
             tasks). None: a ``LocalCluster`` of ``workers`` processes (one thread each) is
             started for this call and closed after it.
@@ -223,7 +225,7 @@ def index_archive(items_or_search: Any, out_dir: str | os.PathLike, *, chip_size
             the other items' parts are kept, and a rerun retries the failed ones.
 
     Raises:
-        ValueError, before any task is submitted: no item to index (an empty search or
+        ValueError: before any task is submitted: no item to index (an empty search or
             list); the same item id twice; ``out_dir`` cannot be created or written;
             ``workers`` out of range or given with ``client``; an index setting that
             :func:`~geolesson.chips.chip_index` rejects, or a chip size an item cannot take
