@@ -87,7 +87,12 @@ def _cmdline(pid: int) -> list[str] | None:
     try:
         raw = Path(f"/proc/{pid}/cmdline").read_bytes()
     except OSError:
-        return None
+        if Path("/proc").is_dir():
+            return None
+        # no /proc (macOS): ask ps (only for the pid in run/api.pid); it joins the arguments
+        # with spaces, so a mirror home whose path holds a space is not recognised there
+        r = subprocess.run(["ps", "-ww", "-o", "command=", "-p", str(pid)], capture_output=True, text=True)
+        return r.stdout.split() or None
     return raw.decode(errors="replace").split("\0")[:-1]
 
 
