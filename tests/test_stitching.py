@@ -126,7 +126,7 @@ def test_the_written_cog_has_the_items_grid_and_is_valid(tmp_path):
 
 def test_uncovered_pixels_are_nan_and_counted():
     item = make_item((64, 128))
-    st = stitching.Stitcher(item)
+    st = stitching.Stitcher(item, ramp=0)
     st.add({"item_id": item["id"], "row_off": 0, "col_off": 0, "height": 64, "width": 64},
            np.ones((64, 64)))
     out = st.result()
@@ -156,6 +156,9 @@ def test_bad_input_raises_clear_errors():
         st.add(grid[0], np.zeros((64, 64)))
     with pytest.raises(ValueError, match=r"blend must be one of \['linear', 'uniform'\], not 'hann'"):
         stitching.Stitcher(item, blend="hann")
+    bare = {k: v for k, v in grid[5].items() if k != "overlap"}
+    with pytest.raises(ValueError, match=r"ramp: .*has none; pass ramp="):
+        stitching.Stitcher(item).add(bare, np.zeros((64, 64)))
     with pytest.raises(ValueError, match=r"crop=32 leaves nothing"):
         stitching.Stitcher(item, crop=32).add(grid[5], np.zeros((64, 64)))
 

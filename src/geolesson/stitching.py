@@ -178,8 +178,9 @@ class Stitcher:
         channels: prediction channels C (predictions are ``(C, H, W)``, or ``(H, W)`` for
             C = 1).
         blend: ``"linear"`` or ``"uniform"`` (:data:`BLENDS`).
-        ramp: width in pixels of the linear window's ramp; None (default): each row's
-            ``overlap`` column (:func:`overlap_grid` writes it), 0 where a row has none.
+        ramp: width in pixels of the linear window's ramp (usually the grid's overlap);
+            None (default): each row's ``overlap`` column (:func:`overlap_grid` writes it;
+            a ValueError if a row has none, e.g. a row of ``ChipDataset.rows()``).
         crop: pixels dropped from each interior side of every prediction (>= 0, less than
             half the chip size).
         reference_asset: the band whose grid the chips follow (None: ``red``, else ``vv``).
@@ -268,8 +269,14 @@ class Stitcher:
         self._last_row_off = r0
         self._flush(r0)  # rows above this chip are finished
         ramp = self.ramp
-        if ramp is None:
-            ramp = int(chips.reads._get_optional(row, "overlap") or 0)
+        if ramp is None and self.blend == "linear":
+            ramp = chips.reads._get_optional(row, "overlap")
+            if ramp is None or ramp != ramp:  # absent or NaN
+                raise ValueError(f"ramp: Stitcher(blend='linear', ramp=None) takes the ramp from "
+                                 f"each row's 'overlap' column, and chip "
+                                 f"{chips.reads._get_optional(row, 'chip_id')!r} has none; pass "
+                                 "ramp= (pixels, e.g. the grid's overlap) or blend='uniform'")
+            ramp = int(ramp)
         weights = blend_weights(h, w, ramp if self.blend == "linear" else 0)
         p = p[:, top:h - bottom, left:w - right]
         weights = weights[top:h - bottom, left:w - right]
