@@ -1,0 +1,623 @@
+"""Batching Sentinel-1 chips from two UTM zones into DataLoader tensors: geolesson.batching
+against torchgeo and xbatcher, over HTTP from the offline mirror.
+
+    python3 benchmarks/batching.py --setup      # once: the peers' venv (see below)
+    .venv/bin/python benchmarks/batching.py [--runs 3] [--items-per-zone N]
+
+Needs the mirror running with its sentinel-1-rtc collection (`.venv/bin/geolesson mirror
+start`). The peers (torchgeo 0.8.1, xbatcher 0.4.0, with torch 2.13.0 CPU) pull Lightning,
+timm, kornia and more that geolesson does not need, so they live in their own git-ignored
+venv, benchmarks/.venv-batching, made by `--setup` from benchmarks/requirements-batching.txt
+(independent of make; it refuses an install that would bring CUDA packages). PyPI's
+torchvision build does not import beside the CPU torch ("operator torchvision::nms does not
+exist"): the peer cases define its nms/qnms op schemas with torch.library first
+(torchgeo's RasterDataset path never calls them).
+
+Data: the items of both UTM zones (Osaka EPSG:32653, Tokyo EPSG:32654; --items-per-zone:
+only the first N of each by datetime); their `vv` and `vh` float32 linear gamma0 COGs (nodata -32768). Batches of
+16 x (2, 256, 256); an epoch is every full 256-pixel chip of those items once.
+
+Cases, each in a fresh process (cold caches; the same GDAL HTTP options for all), interleaved
+over --runs rounds, medians printed; with the default GDAL cache and with GDAL_CACHEMAX=64
+(the data no longer fit: decoding dominates):
+    ceiling      sequential decode of the same tiles: rasterio reads every vv/vh file whole
+    geolesson    geolesson.batching.ChipDataset + its seeded random / block-order grid sampler
+                 + collate, DataLoader num_workers 0 and 2
+    torchgeo     RasterDataset (separate_files vv/vh, one CRS: the first file's) +
+                 RandomGeoSampler(length = the epoch's chips) / GridGeoSampler(stride 256) +
+                 stack_samples, num_workers 0 and 2
+    xbatcher     BatchGenerator(input_dims 256 x 256) per item over rioxarray's lazy vv/vh +
+                 xbatcher.loaders.torch.MapDataset (grid order), num_workers 0 and 2 (spawn: under
+                 fork its workers inherit the GDAL handles rioxarray opened, checked once)
+Measured: batches/s of a whole epoch (worker start-up included); peak RSS of the case's
+process plus its workers (psutil, sampled every 20 ms); HTTP bytes of the epoch (the mirror's
+counters) / bytes of the full-resolution COG tiles the chips cover.
+
+Fidelity (not timed): what torchgeo's reprojection to one CRS does to the second zone
+(std and mean of valid linear gamma0 against the same files read natively; the first zone
+as the control), how many of its chips hold nodata against the native grid's, whether the
+raw -32768 reaches its tensors unmasked, and whether its sampler's seed fixes the batches.
+
+Targets (issue 8): geolesson >= 2.5x torchgeo's random sampler and >= 3x its grid sampler
+(0 workers); 2 workers >= 1.6x 0 workers with GDAL_CACHEMAX=64 and never slower than 0
+workers otherwise; bytes per epoch <= 1.05x tile bytes; peak RSS <= 0.6x torchgeo's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+COLLECTION = "sentinel-1-rtc"
+BANDS = ("vv", "vh")
+NODATA = -32768.0
+CHIP = 256
+BATCH = 16
+SEED = 42
+HERE = Path(__file__).resolve().parent
+PEER_VENV = HERE / ".venv-batching"
+PEER_REQUIREMENTS = HERE / "requirements-batching.txt"
+CACHES = {"default": None, "64": "64"}  # GDAL_CACHEMAX (MB); None: GDAL's default (5 % of RAM)
+
+
+# ---------------------------------------------------------------------------------------
+# helpers shared by the cases
+# ---------------------------------------------------------------------------------------
+
+
+class PeakRSS:
+    """Peak resident memory of this process plus all its children (DataLoader workers),
+    sampled by a background thread every ``period`` seconds."""
+
+    def __init__(self, period: float = 0.02):
+        import psutil
+
+        self._proc, self._period, self.peak = psutil.Process(), period, 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        import psutil
+
+        while not self._stop.is_set():
+            total = 0
+            for p in [self._proc, *self._proc.children(recursive=True)]:
+                try:
+                    total += p.memory_info().rss
+                except psutil.Error:  # a worker that just exited
+                    pass
+            self.peak = max(self.peak, total)
+            self._stop.wait(self._period)
+
+    def __enter__(self) -> PeakRSS:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def _items(path: str) -> list[dict]:
+    return json.loads(Path(path).read_text())
+
+
+def _full_chips(item: dict) -> int:
+    height, width = item["properties"]["proj:shape"]
+    return (height // CHIP) * (width // CHIP)
+
+
+def _epoch(loader, key: str, rss: PeakRSS, ids=None) -> dict:
+    """Iterate ``loader`` once; seconds, batches, chips, peak RSS, and the first batches' ids."""
+    t0 = time.perf_counter()
+    batches = chips = 0
+    first = []
+    for batch in loader:
+        batches += 1
+        chips += batch[key].shape[0] if isinstance(batch, dict) else batch.shape[0]
+        if ids is not None and batches <= 3:
+            first.append(ids(batch))
+    seconds = time.perf_counter() - t0
+    return {"seconds": seconds, "batches": batches, "chips": chips, "peak_rss": rss.peak, "first_ids": first}
+
+
+# ---------------------------------------------------------------------------------------
+# cases (each runs in a fresh process: the geolesson venv or the peers' venv)
+# ---------------------------------------------------------------------------------------
+
+
+def case_ceiling(items_path: str, **_) -> dict:
+    import rasterio
+
+    items = _items(items_path)
+    with PeakRSS() as rss:
+        t0 = time.perf_counter()
+        for item in items:
+            for band in BANDS:
+                with rasterio.open(item["assets"][band]["href"]) as ds:
+                    ds.read(1)
+        seconds = time.perf_counter() - t0
+    chips = sum(_full_chips(i) for i in items)
+    return {"seconds": seconds, "batches": chips / BATCH, "chips": chips, "peak_rss": rss.peak, "first_ids": []}
+
+
+def case_geolesson(items_path: str, index_path: str, sampler: str, workers: int, **_) -> dict:
+    import torch
+
+    from geolesson import batching, chips
+
+    items = _items(items_path)
+    index = chips.read_index(index_path)
+    with PeakRSS() as rss:
+        dataset = batching.ChipDataset(index, BANDS, items=items)
+        if sampler == "random":
+            order = {"batch_size": BATCH, "sampler": batching.RandomChipSampler(dataset, seed=SEED)}
+        else:  # block order, block rows sharded to the workers
+            order = {"batch_sampler": batching.BlockRowBatchSampler(index, BATCH, num_workers=workers)}
+        loader = torch.utils.data.DataLoader(dataset, num_workers=workers, collate_fn=batching.collate, **order)
+        return _epoch(loader, "image", rss, ids=lambda b: list(b["chip_id"]))
+
+
+def _torchvision_shim() -> None:
+    """Define torchvision's nms/qnms op schemas before torchvision is imported: PyPI's
+    torchvision 0.28 build is linked to CUDA and its compiled ops do not load beside the CPU
+    torch, after which its fake-kernel registration fails ("operator torchvision::nms does
+    not exist"). torchgeo's RasterDataset path never calls these ops."""
+    import torch
+
+    global _TORCHVISION_LIB
+    _TORCHVISION_LIB = torch.library.Library("torchvision", "DEF")
+    _TORCHVISION_LIB.define("nms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor")
+    _TORCHVISION_LIB.define("qnms(Tensor qdets, Tensor qscores, float iou_threshold) -> Tensor")
+
+
+def _torchgeo_dataset(items: list[dict]):
+    """A RasterDataset over the items' vv/vh COGs (one file per band, found from the vv href by
+    torchgeo's band substitution), indexed by each item's acquisition day as a filename date
+    would be. Reprojects everything to the CRS of the first file (torchgeo's default)."""
+    import pandas as pd
+    from torchgeo.datasets import RasterDataset
+    from torchgeo.datasets.utils import disambiguate_timestamp
+
+    class Sentinel1RTC(RasterDataset):
+        filename_glob = "*vv*"
+        filename_regex = r".*(?P<band>vv)"
+        separate_files = True
+        all_bands = BANDS
+
+    dataset = Sentinel1RTC(paths=[i["assets"]["vv"]["href"] for i in items])
+    by_href = {i["assets"]["vv"]["href"]: i for i in items}
+    for href in dataset.index.filepath:
+        vh = dataset._update_filepath("vh", href)
+        if vh != by_href[href]["assets"]["vh"]["href"]:
+            raise SystemExit(f"torchgeo's band substitution gives {vh}, not the item's vh href")
+    days = [pd.Timestamp(by_href[h]["properties"]["datetime"]).strftime("%Y%m%d") for h in dataset.index.filepath]
+    dataset.index.index = pd.IntervalIndex.from_tuples([disambiguate_timestamp(d, "%Y%m%d") for d in days],
+                                                       closed="both", name="datetime")
+    return dataset
+
+
+def _torchgeo_sampler(dataset, sampler: str, length: int):
+    import torch
+    from torchgeo.samplers import GridGeoSampler, RandomGeoSampler
+
+    if sampler == "random":
+        return RandomGeoSampler(dataset, size=CHIP, length=length, generator=torch.Generator().manual_seed(SEED))
+    return GridGeoSampler(dataset, size=CHIP, stride=CHIP)
+
+
+def case_torchgeo(items_path: str, sampler: str, workers: int, **_) -> dict:
+    _torchvision_shim()
+    import torch
+    from torchgeo.datasets import stack_samples
+
+    items = _items(items_path)
+    with PeakRSS() as rss:
+        dataset = _torchgeo_dataset(items)
+        order = _torchgeo_sampler(dataset, sampler, sum(_full_chips(i) for i in items))
+        loader = torch.utils.data.DataLoader(dataset, batch_size=BATCH, sampler=order, num_workers=workers,
+                                             collate_fn=stack_samples)
+        return _epoch(loader, "image", rss)
+
+
+def _xbatcher_tensor(patch):
+    """(vv, vh) of one xbatcher patch as a (2, H, W) tensor: xbatcher's own to_tensor squeezes
+    a Dataset's variables and fails on two of them."""
+    import torch
+
+    return torch.from_numpy(patch[list(BANDS)].to_array("band").values)
+
+
+def _xbatcher_dataset(items: list[dict]):
+    import rioxarray
+    import torch
+    import xarray as xr
+    import xbatcher
+    from xbatcher.loaders.torch import MapDataset
+
+    parts = []
+    for item in items:
+        bands = {b: rioxarray.open_rasterio(item["assets"][b]["href"]).squeeze("band", drop=True) for b in BANDS}
+        generator = xbatcher.BatchGenerator(xr.Dataset(bands), input_dims={"y": CHIP, "x": CHIP})
+        parts.append(MapDataset(generator, transform=_xbatcher_tensor))
+    return torch.utils.data.ConcatDataset(parts)
+
+
+def case_xbatcher(items_path: str, workers: int, context: str | None = None, **_) -> dict:
+    """xbatcher's dataset opens the files (rioxarray) in the main process: under fork its
+    workers inherit those GDAL handles (the ``xbatcher_fork`` check); timed under spawn."""
+    import torch
+
+    items = _items(items_path)
+    context = context or ("spawn" if workers else None)
+    with PeakRSS() as rss:
+        loader = torch.utils.data.DataLoader(_xbatcher_dataset(items), batch_size=BATCH, num_workers=workers,
+                                             multiprocessing_context=context)
+        return _epoch(loader, "image", rss)
+
+
+def case_xbatcher_fork(items_path: str, **_) -> dict:
+    """Whether xbatcher's epoch survives 2 workers under fork (the DataLoader's default on Linux)."""
+    try:
+        result = case_xbatcher(items_path, workers=2, context="fork")
+        return {"ok": True, "error": "", "batches": result["batches"]}
+    except Exception as e:  # reported, not hidden: the message goes into the table's notes
+        return {"ok": False, "error": f"{type(e).__name__}: {str(e).splitlines()[0][:120]}"}
+
+
+def case_torchgeo_fidelity(items_path: str, **_) -> dict:
+    """What torchgeo's one-CRS grid epoch holds, against the same files read natively."""
+    _torchvision_shim()
+    import numpy as np
+    import pandas as pd
+    import rasterio
+    import shapely
+    import torch
+    from torchgeo.datasets import stack_samples
+
+    items = _items(items_path)
+    dataset = _torchgeo_dataset(items)
+    target = dataset.crs.to_epsg()
+    # each grid query overlaps the footprints (in the target CRS) of its item's day
+    footprints = dataset.index.geometry.to_numpy()
+    day_of = dataset.index.index
+    epsg_of = {i["assets"]["vv"]["href"]: i["properties"]["proj:epsg"] for i in items}
+    zone_of_file = [epsg_of[h] for h in dataset.index.filepath]
+
+    def zone(query) -> int:
+        x, y, t = query
+        box = shapely.box(x.start, y.start, x.stop, y.stop)
+        hits = {zone_of_file[k] for k in range(len(footprints))
+                if footprints[k].intersects(box) and day_of[k].overlaps(pd.Interval(t.start, t.stop, closed="both"))}
+        if len(hits) != 1:
+            raise SystemExit(f"torchgeo query {query} hits files of {len(hits)} zones")
+        return hits.pop()
+
+    loader = torch.utils.data.DataLoader(dataset, batch_size=BATCH, collate_fn=stack_samples,
+                                         sampler=_torchgeo_sampler(dataset, "grid", 0))
+    sums: dict[int, list] = {}
+    chips = nodata_chips = raw_nodata_pixels = 0
+    min_value = np.inf
+    for batch in loader:
+        image = batch["image"].numpy()[:, 0]  # vv
+        for k, query in enumerate(batch["bounds"]):
+            chip = image[k]
+            bad = chip == NODATA
+            chips += 1
+            nodata_chips += int(bad.any())
+            raw_nodata_pixels += int(bad.sum())
+            min_value = min(min_value, float(chip.min()))
+            v = chip[~bad & np.isfinite(chip)].astype(np.float64)
+            s = sums.setdefault(zone(query), [0, 0.0, 0.0])
+            s[0] += v.size
+            s[1] += v.sum()
+            s[2] += (v * v).sum()
+
+    native: dict[int, list] = {}
+    native_chips = native_nodata_chips = 0
+    for item in items:
+        with rasterio.open(item["assets"]["vv"]["href"]) as ds:
+            a = ds.read(1)
+        h, w = (a.shape[0] // CHIP) * CHIP, (a.shape[1] // CHIP) * CHIP
+        blocks = (a[:h, :w] == NODATA).reshape(h // CHIP, CHIP, w // CHIP, CHIP).any(axis=(1, 3))
+        native_chips += blocks.size
+        native_nodata_chips += int(blocks.sum())
+        v = a[a != NODATA].astype(np.float64)
+        s = native.setdefault(item["properties"]["proj:epsg"], [0, 0.0, 0.0])
+        s[0] += v.size
+        s[1] += v.sum()
+        s[2] += (v * v).sum()
+
+    def mean_std(s):
+        mean = s[1] / s[0]
+        return mean, float(np.sqrt(s[2] / s[0] - mean * mean))
+
+    zones = {}
+    for epsg in sorted(native):
+        (m0, s0), (m1, s1) = mean_std(native[epsg]), mean_std(sums[epsg])
+        zones[str(epsg)] = {"reprojected": epsg != target, "std_change": s1 / s0 - 1, "mean_change": m1 / m0 - 1,
+                            "pixels_native": native[epsg][0], "pixels_torchgeo": sums[epsg][0]}
+    # the seed: the same generator seed twice gives the same chips?
+    a = list(_torchgeo_sampler(dataset, "random", 64))
+    b = list(_torchgeo_sampler(dataset, "random", 64))
+    return {"target_epsg": target, "zones": zones, "chips": chips, "nodata_chips": nodata_chips,
+            "native_chips": native_chips, "native_nodata_chips": native_nodata_chips,
+            "raw_nodata_pixels": raw_nodata_pixels, "min_value": min_value,
+            "same_seed_same_chips": [str(q) for q in a] == [str(q) for q in b]}
+
+
+CASES = {name[len("case_"):]: fn for name, fn in globals().items() if name.startswith("case_")}
+PEER_CASES = {"torchgeo", "xbatcher", "torchgeo_fidelity", "xbatcher_fork"}
+
+
+# ---------------------------------------------------------------------------------------
+# the peers' venv
+# ---------------------------------------------------------------------------------------
+
+
+def _pip(python: Path, *args: str) -> None:
+    subprocess.run([str(python), "-m", "pip", *args], check=True)
+
+
+def setup_peer_venv() -> Path:
+    """benchmarks/.venv-batching with requirements-batching.txt, refusing CUDA packages."""
+    python = PEER_VENV / "bin" / "python"
+    print(f"creating {PEER_VENV} for torchgeo and xbatcher ...", flush=True)
+    subprocess.run([sys.executable, "-m", "venv", "--clear", str(PEER_VENV)], check=True)
+    _pip(python, "install", "--quiet", "--upgrade", "pip")
+    with tempfile.TemporaryDirectory() as tmp:
+        report = Path(tmp, "report.json")
+        _pip(python, "install", "--quiet", "--dry-run", "--report", str(report), "-r", str(PEER_REQUIREMENTS))
+        planned = {p["metadata"]["name"].lower(): p["metadata"]["version"]
+                   for p in json.loads(report.read_text())["install"]}
+    cuda = sorted(n for n in planned if n.startswith(("nvidia-", "cuda-", "triton")))
+    if cuda or "+cpu" not in planned.get("torch", ""):
+        raise SystemExit(f"refusing: this install would bring a CUDA torch ({planned.get('torch')}) or CUDA "
+                         f"packages {cuda}; the peers need the CPU wheel torch==2.13.0+cpu")
+    _pip(python, "install", "--quiet", "-r", str(PEER_REQUIREMENTS))
+    (PEER_VENV / ".requirements").write_text(PEER_REQUIREMENTS.read_text())
+    return python
+
+
+def peer_python() -> Path:
+    python, stamp = PEER_VENV / "bin" / "python", PEER_VENV / ".requirements"
+    if not (python.exists() and stamp.exists() and stamp.read_text() == PEER_REQUIREMENTS.read_text()):
+        raise SystemExit(f"the peers' venv {PEER_VENV} is missing or older than {PEER_REQUIREMENTS.name}: "
+                         "run `python3 benchmarks/batching.py --setup`")
+    return python
+
+
+# ---------------------------------------------------------------------------------------
+# the driver (geolesson venv)
+# ---------------------------------------------------------------------------------------
+
+
+class Counters:
+    """The mirror's per-file HTTP counters (or a stand-in server's, at ``stats_url``)."""
+
+    def __init__(self, stats_url: str | None):
+        self.stats_url = stats_url
+
+    def reset(self) -> None:
+        from geolesson import sources
+
+        if self.stats_url is None:
+            sources.reset_request_counts()
+        else:
+            import httpx
+
+            httpx.post(self.stats_url + "/reset", timeout=10).raise_for_status()
+
+    def bytes_of(self, hrefs: list[str]) -> int:
+        from geolesson import sources
+
+        if self.stats_url is None:
+            files = sources.request_counts()["files"]
+        else:
+            import httpx
+
+            files = httpx.get(self.stats_url, timeout=10).raise_for_status().json()["files"]
+        return sum(v["bytes"] for path, v in files.items() if any(h.endswith("/" + path) for h in hrefs))
+
+
+def select_items(items_json: str | None, per_zone: int) -> list[dict]:
+    """Raw item dicts (no pystac migration): the first ``per_zone`` by datetime of each CRS (None: all)."""
+    if items_json:
+        features = json.loads(Path(items_json).read_text())
+    else:
+        import httpx
+
+        from geolesson import sources
+
+        url = sources.stac_api_url("planetary-computer").rstrip("/") + f"/collections/{COLLECTION}/items"
+        features = httpx.get(url, params={"limit": 1000}, timeout=30).raise_for_status().json()["features"]
+    zones: dict[int, list[dict]] = {}
+    for f in sorted(features, key=lambda f: (f["properties"]["datetime"], f["id"])):
+        zones.setdefault(f["properties"]["proj:epsg"], []).append(f)
+    per_zone = per_zone or min(len(v) for v in zones.values())
+    if len(zones) < 2 or any(len(v) < per_zone for v in zones.values()):
+        raise SystemExit(f"need {per_zone} items in each of two CRSs; found {({k: len(v) for k, v in zones.items()})}")
+    return [f for epsg in sorted(zones) for f in zones[epsg][:per_zone]]
+
+
+def tile_bytes(items: list[dict]) -> int:
+    """Bytes of the full-resolution COG tiles (blocks) that the epoch's full chips cover, from
+    the TIFF tile byte counts of every vv/vh file."""
+    import rasterio
+
+    total = 0
+    for item in items:
+        for band in BANDS:
+            with rasterio.open(item["assets"][band]["href"]) as ds:
+                (bh, bw) = ds.block_shapes[0]
+                rows, cols = (ds.height // CHIP) * CHIP, (ds.width // CHIP) * CHIP
+                total += sum(int(ds.get_tag_item(f"BLOCK_SIZE_{j}_{i}", "TIFF", bidx=1))
+                             for i in range(-(-rows // bh)) for j in range(-(-cols // bw)))
+    return total
+
+
+def run(case: str, python: Path, cache: str | None = None, **kwargs) -> dict:
+    from geolesson import sources
+
+    env = {**os.environ, **sources.GDAL_HTTP_OPTIONS}  # the same GDAL settings for every case
+    env.pop("GDAL_CACHEMAX", None)
+    if cache is not None:
+        env["GDAL_CACHEMAX"] = cache
+    args = [str(python), __file__, "--case", case, "--case-args", json.dumps(kwargs)]
+    done = subprocess.run(args, capture_output=True, text=True, env=env)
+    if done.returncode != 0:
+        raise RuntimeError(f"case {case} {kwargs} failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def plan(libs: set[str]) -> list[tuple[str, str, int, str]]:
+    """(library, sampler, workers, cache) of every timed case."""
+    cases = [("ceiling", "sequential", 0, "default")] if "ceiling" in libs else []
+    for cache in CACHES:
+        for lib in ("geolesson", "torchgeo"):
+            if lib in libs:
+                cases += [(lib, s, w, cache) for s in ("random", "grid") for w in (0, 2)]
+        if "xbatcher" in libs:
+            cases += [("xbatcher", "grid", w, cache) for w in (0, 2)]
+    return cases
+
+
+def report(cases, results, fidelity, tiles, n_items, runs) -> None:
+    med = {c: {k: statistics.median(r[k] for r in results[c]) for k in ("seconds", "batches", "peak_rss", "bytes")}
+           for c in cases}
+    rate = {c: med[c]["batches"] / med[c]["seconds"] for c in cases}
+    print(f"\n{n_items} Sentinel-1 RTC items (vv + vh) in two UTM zones, batches of {BATCH} x "
+          f"({len(BANDS)}, {CHIP}, {CHIP}), median of {runs} fresh processes; "
+          f"tile bytes {tiles / 1e6:.1f} MB")
+    head = (f"  {'library':<10}{'sampler':<11}{'workers':>7}{'cache':>9}{'batches':>9}{'batch/s':>9}"
+            f"{'x torchgeo':>11}{'x 0 wkrs':>9}{'RSS MB':>8}{'x tg RSS':>9}{'bytes/tiles':>12}")
+    print(head)
+    for c in cases:
+        lib, sampler, workers, cache = c
+        tg = ("torchgeo", sampler, workers, cache)
+        zero = (lib, sampler, 0, cache)
+        vs_tg = f"{rate[c] / rate[tg]:.2f}" if tg in rate and lib != "torchgeo" else ""
+        vs_zero = f"{rate[c] / rate[zero]:.2f}" if workers and zero in rate else ""
+        rss_tg = f"{med[c]['peak_rss'] / med[tg]['peak_rss']:.2f}" if tg in med and lib != "torchgeo" else ""
+        print(f"  {lib:<10}{sampler:<11}{workers:>7}{cache:>9}{med[c]['batches']:>9.0f}{rate[c]:>9.1f}"
+              f"{vs_tg:>11}{vs_zero:>9}{med[c]['peak_rss'] / 1e6:>8.0f}{rss_tg:>9}{med[c]['bytes'] / tiles:>12.3f}")
+    ours = [c for c in cases if c[0] == "geolesson"]
+    if ours:
+        g = {c[1:]: c for c in ours}
+        checks = []
+        for sampler, target in (("random", 2.5), ("grid", 3.0)):
+            c = g[(sampler, 0, "default")]
+            x = rate[c] / rate[("torchgeo", sampler, 0, "default")]
+            checks.append(f"{sampler} {x:.2f}x torchgeo (0 workers, target >= {target}): {'met' if x >= target else 'MISSED'}")
+        for sampler in ("random", "grid"):
+            x = rate[g[(sampler, 2, "64")]] / rate[g[(sampler, 0, "64")]]
+            checks.append(f"{sampler} 2/0 workers with GDAL_CACHEMAX=64 {x:.2f}x (target >= 1.6): "
+                          f"{'met' if x >= 1.6 else 'MISSED'}")
+            x = rate[g[(sampler, 2, "default")]] / rate[g[(sampler, 0, "default")]]
+            checks.append(f"{sampler} 2/0 workers, default cache {x:.2f}x (target >= 1): {'met' if x >= 1 else 'MISSED'}")
+        worst = max(med[c]["bytes"] / tiles for c in ours if c[3] == "default")
+        checks.append(f"bytes per epoch, default cache, worst case {worst:.3f}x tile bytes (target <= 1.05): "
+                      f"{'met' if worst <= 1.05 else 'MISSED'}")
+        worst = max(med[c]["bytes"] / tiles for c in ours)
+        checks.append(f"bytes per epoch, any case {worst:.3f}x tile bytes (target <= 1.05): "
+                      f"{'met' if worst <= 1.05 else 'MISSED'}")
+        worst = max(med[c]["peak_rss"] / med[("torchgeo",) + c[1:]]["peak_rss"] for c in ours)
+        checks.append(f"peak RSS, worst case {worst:.2f}x torchgeo's (target <= 0.6): {'met' if worst <= 0.6 else 'MISSED'}")
+        same = [results[g[("random", w, "default")]][0]["first_ids"] for w in (0, 2)]
+        checks.append(f"same seed, same first batches with 0 and 2 workers: {same[0] == same[1]}")
+        ceiling = rate.get(("ceiling", "sequential", 0, "default"))
+        if ceiling:
+            checks.append("grid, 0 workers, default cache: "
+                          f"{rate[g[('grid', 0, 'default')]] / ceiling:.0%} of the sequential-decode ceiling")
+        print("\n".join("  " + line for line in checks))
+    if fidelity:
+        print(f"\ntorchgeo fidelity (grid epoch in EPSG:{fidelity['target_epsg']}, the first file's CRS):")
+        for epsg, z in fidelity["zones"].items():
+            print(f"  EPSG:{epsg} ({'reprojected' if z['reprojected'] else 'native, the control'}): std of valid "
+                  f"linear gamma0 {z['std_change']:+.1%}, mean {z['mean_change']:+.1%} against the native files")
+        print(f"  chips holding nodata: {fidelity['nodata_chips']} of {fidelity['chips']} (native grid: "
+              f"{fidelity['native_nodata_chips']} of {fidelity['native_chips']})")
+        print(f"  raw {NODATA:.0f} pixels in its vv tensors, unmasked: {fidelity['raw_nodata_pixels']} "
+              f"(minimum value {fidelity['min_value']:.0f})")
+        print(f"  the same generator seed gives the same random chips: {fidelity['same_seed_same_chips']}")
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--setup", action="store_true", help="create the peers' venv and exit")
+    p.add_argument("--runs", type=int, default=3)
+    p.add_argument("--items-per-zone", type=int, help="items of each CRS (default: all)")
+    p.add_argument("--libs", default="ceiling,geolesson,torchgeo,xbatcher",
+                   help="comma-separated subset of ceiling,geolesson,torchgeo,xbatcher")
+    p.add_argument("--no-fidelity", action="store_true", help="skip the torchgeo fidelity pass")
+    # development against S1-like COGs on a stand-in counting file server, not the mirror
+    p.add_argument("--items-json", help=argparse.SUPPRESS)
+    p.add_argument("--stats-url", help=argparse.SUPPRESS)
+    p.add_argument("--case", help=argparse.SUPPRESS)
+    p.add_argument("--case-args", help=argparse.SUPPRESS)
+    args = p.parse_args()
+    if args.case:
+        print(json.dumps(CASES[args.case](**json.loads(args.case_args))))
+        return
+    if args.setup:
+        setup_peer_venv()
+        return
+
+    from geolesson import sources
+
+    sources.configure_gdal()
+    peer, here = peer_python(), Path(sys.executable)
+    libs = set(args.libs.split(","))
+    items = select_items(args.items_json, args.items_per_zone)
+    hrefs = [i["assets"][b]["href"] for i in items for b in BANDS]
+    counters = Counters(args.stats_url)
+    tiles = tile_bytes(items)
+    cases = plan(libs)
+    results: dict[tuple, list[dict]] = {c: [] for c in cases}
+    failures: dict[tuple, list[str]] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        items_path, index_path = Path(tmp, "items.json"), Path(tmp, "index.parquet")
+        items_path.write_text(json.dumps(items))
+        if "geolesson" in libs:
+            from geolesson import chips
+
+            index = chips.chip_index(items, CHIP)
+            chips.write_index(index, index_path)
+        for r in range(args.runs):  # interleaved, so a slow spell of the machine hits every case
+            for c in cases:
+                lib, sampler, workers, cache = c
+                counters.reset()
+                try:
+                    result = run(lib, peer if lib in PEER_CASES else here, CACHES[cache], items_path=str(items_path),
+                                 index_path=str(index_path), sampler=sampler, workers=workers)
+                except RuntimeError as e:
+                    if lib == "geolesson":
+                        raise
+                    failures.setdefault(c, []).append(str(e).strip().splitlines()[-1][:160])  # a peer's failure is a finding
+                    print(f"  run {r + 1}: {lib} {sampler} {workers} workers, cache {cache}: FAILED", file=sys.stderr)
+                    continue
+                result["bytes"] = counters.bytes_of(hrefs)
+                results[c].append(result)
+                print(f"  run {r + 1}: {lib} {sampler} {workers} workers, cache {cache}: "
+                      f"{result['batches'] / result['seconds']:.1f} batches/s", file=sys.stderr, flush=True)
+        fidelity = None if args.no_fidelity or "torchgeo" not in libs else run(
+            "torchgeo_fidelity", peer, items_path=str(items_path))
+        fork = run("xbatcher_fork", peer, items_path=str(items_path)) if "xbatcher" in libs else None
+    report([c for c in cases if results[c]], results, fidelity, tiles, len(items), args.runs)
+    for c, errors in failures.items():
+        print(f"  {' '.join(map(str, c))}: failed in {len(errors)} of {args.runs} runs: {errors[0]}")
+    if fork is not None:
+        print(f"\nxbatcher, 2 workers under fork (DataLoader's default on Linux): "
+              + ("ran" if fork["ok"] else f"failed: {fork['error']}"))
+
+
+if __name__ == "__main__":
+    main()
