@@ -483,7 +483,8 @@ def test_mirror_item_partial_orbit(mirror):
     idx = chips.chip_index(found[0], 256)
     elapsed = time.perf_counter() - t0
     print(f"chip_index on one mirror item: {elapsed * 1000:.0f} ms")
-    assert len(idx) == (2048 // 256) ** 2 == 64
+    height, width = found[0].assets["red"].extra_fields["proj:shape"]
+    assert len(idx) == (height // 256) * (width // 256) == 8 * 5
     assert idx.nodata_fraction.max() > 0 and idx.nodata_fraction.mean() > 0
     da = chips.read_chip(idx.iloc[27], ("red", "swir16"), items=found)
     assert da.shape == (2, 256, 256) and da.dtype == np.float32

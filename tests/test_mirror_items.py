@@ -65,3 +65,30 @@ def test_simulated_data_are_licensed_and_described_as_simulated():
     (link,) = [ln for ln in collection["links"] if ln["rel"] == "license"]
     assert link["href"].endswith("/LICENSE-text") and "simulated" in link["title"]
     assert "SIMULATED" in collection["title"] and collection["description"].startswith("SIMULATED")
+
+
+def test_full_size_items_carry_only_the_assets_read_at_full_size(local_items):
+    """The data budget: whole-tile items have red, nir, swir22, scl and thumbnail; crops have all."""
+    from geolesson.mirror.build import files_dir
+    from geolesson.mirror.stac_items import FULL_SIZE_ASSETS
+
+    full = [it for it in local_items if it["assets"]["red"]["proj:shape"] == [10980, 10980]]
+    crops = [it for it in local_items if it not in full]
+    assert full and crops
+    for item in full:
+        assert set(item["assets"]) == set(FULL_SIZE_ASSETS) == {"red", "nir", "swir22", "scl", "thumbnail"}
+        folder = files_dir() / item["assets"]["red"]["href"].lstrip("/").rsplit("/", 1)[0]
+        assert sorted(p.name for p in folder.iterdir()) == ["B04.tif", "B08.tif", "B12.tif", "SCL.tif", "thumbnail.jpg"]
+    assert all(EARTH_SEARCH_ASSETS <= set(it["assets"]) for it in crops)
+
+
+def test_visual_asset_is_jpeg_and_true_colour(mirror, local_items):
+    item = local_items[0]
+    with rasterio.open(mirror["files_url"] + item["assets"]["visual"]["href"].lstrip("/")) as ds:
+        assert ds.compression.name == "jpeg" and ds.count == 3 and ds.dtypes[0] == "uint8"
+        rgb = ds.read(out_shape=(3, ds.height // 8, ds.width // 8)).astype(float)
+    with rasterio.open(mirror["files_url"] + item["assets"]["red"]["href"].lstrip("/")) as ds:
+        red = ds.read(1, out_shape=(ds.height // 8, ds.width // 8)).astype(float)
+    valid = (red > 0) & (rgb[0] > 0)
+    # lossy, but still the red band's picture: TCI red tracks reflectance red closely
+    assert np.corrcoef(rgb[0][valid], red[valid])[0, 1] > 0.95

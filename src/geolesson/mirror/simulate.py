@@ -53,6 +53,23 @@ CLOUD = np.array((0.45, 0.46, 0.47, 0.52, 0.38, 0.28), dtype="float32")
 SHADOW_FACTOR = 0.35
 SHADOW_SHIFT_PX = (-36, -48)  # rows, cols (north-west) for a sun ~25 deg off zenith in the south-east
 
+# Per-pixel texture within a cover type (multiplicative): smooth "canopy gap" noise with
+# features 6 px apart plus white speckle. Kept moderate: real 10 m scenes have more, but
+# it is what the DEFLATE-compressed COGs (and so the mirror's size) are made of.
+GAP_TEXTURE, PIXEL_TEXTURE = 0.04, 0.01
+
+# Sensor noise grows with the signal like photon (shot) noise: sigma = 0.001 reflectance at
+# reflectance 0.25, i.e. SNR ~ 250 near the reference radiance, about the in-flight SNR of the
+# 10 m bands (Sentinel-2 MSI L1C Data Quality Report; the requirement is >= 142 for B04).
+# Dark water is thus quieter than bright land, as in real scenes.
+NOISE_AT_REFERENCE, REFERENCE_REFLECTANCE = 0.001, 0.25
+
+
+def sensor_noise_std(reflectance: np.ndarray) -> np.ndarray:
+    """(H, W) float32 noise standard deviation (reflectance) for a band's (H, W) reflectance."""
+    return NOISE_AT_REFERENCE * np.sqrt(np.clip(reflectance, 0, None) / REFERENCE_REFLECTANCE)
+
+
 SCL_NODATA, SCL_SHADOW, SCL_VEG, SCL_NOTVEG, SCL_WATER, SCL_UNCLASSIFIED = 0, 3, 4, 5, 6, 7
 SCL_CLOUD_MEDIUM, SCL_CLOUD_HIGH, SCL_CIRRUS = 8, 9, 10
 
@@ -232,7 +249,7 @@ class TileSurface:
     def brightness(self) -> np.ndarray:
         """(H, W) multiplicative texture within cover types (canopy gaps, soils, roofs)."""
         white = white_noise(self.scenario.seed, 5, self.rows, self.cols)
-        texture = 0.08 * value_noise(self.scenario.seed, 6, self.rows, self.cols, 6) + 0.04 * white
+        texture = GAP_TEXTURE * value_noise(self.scenario.seed, 6, self.rows, self.cols, 6) + PIXEL_TEXTURE * white
         # open water is far smoother than land (and compresses like it)
         return (1 + np.where(self.land, texture, 0.2 * texture)).astype("float32")
 
@@ -340,7 +357,7 @@ class World:
             band[shadow] *= SHADOW_FACTOR
             band *= 1 - alpha
             band += CLOUD[b] * alpha
-            band += 0.001 * white_noise(self.scenario.seed, noise_key + 50 * b, s.rows, s.cols)  # sensor noise
+            band += sensor_noise_std(band) * white_noise(self.scenario.seed, noise_key + 50 * b, s.rows, s.cols)
             np.clip(band, -0.0999, 1.5, out=band)
 
         red, nir = refl[2], refl[3]

@@ -8,7 +8,7 @@ import numpy as np
 import shapely
 from pyproj import Transformer
 
-from geolesson.mirror.scenario import GSD, Acquisition, Scenario, Tile
+from geolesson.mirror.scenario import GSD, MGRS_TILE_PX, Acquisition, Scenario, Tile
 
 STAC_EXTENSIONS = [
     "https://stac-extensions.github.io/processing/v1.1.0/schema.json",
@@ -42,6 +42,18 @@ SPECTRAL = {
     "swir16": ("B11", "SWIR 1 (band 11) - 20m", "swir16", 1.61, 0.143, 20),
     "swir22": ("B12", "SWIR 2 (band 12) - 20m", "swir22", 2.19, 0.242, 20),
 }
+
+
+# Items covering a whole MGRS tile carry only the assets the book reads at full size
+# (chapter 3: red + nir; chapters 4-5 read swir22 and scl through the AOI or the whole
+# tile), which keeps the mirror within Binder's data budget; crops carry every asset.
+ALL_ASSETS = (*SPECTRAL, "scl", "visual", "thumbnail")
+FULL_SIZE_ASSETS = ("red", "nir", "swir22", "scl", "thumbnail")
+
+
+def asset_keys(tile: Tile) -> tuple[str, ...]:
+    """The asset keys an item of ``tile`` carries: all of them for a crop, FULL_SIZE_ASSETS for a whole tile."""
+    return FULL_SIZE_ASSETS if (tile.width, tile.height) == (MGRS_TILE_PX, MGRS_TILE_PX) else ALL_ASSETS
 
 
 def eo_band(key: str) -> dict:
@@ -90,9 +102,11 @@ def collection_dict(scenario: Scenario) -> dict:
             "SIMULATED data. Sentinel-2 L2A scenes over south-east Rhodes, Greece, June-September 2023, "
             "around the July 2023 wildfire, generated deterministically by the geolesson offline mirror "
             f"(seed {scenario.seed}) in the schema of Earth Search v1's sentinel-2-l2a collection. "
-            "Most items are 20 km crops of their MGRS tile; items listed under full_size in the scenario "
-            "cover the whole 109.8 km tile, as real ones do (there only Rhodes is land). Items carry a subset of the real assets "
-            "(blue, green, red, nir, swir16, swir22, scl, visual, thumbnail). Not real Copernicus data."
+            "Most items are crops of about 20 x 13-15 km of their MGRS tile and carry a subset of the real assets "
+            "(blue, green, red, nir, swir16, swir22, scl, visual, thumbnail); the visual asset is JPEG-compressed. "
+            "Items listed under full_size in the scenario cover the whole 109.8 km tile, as real ones do "
+            "(there only Rhodes is land), and carry only the assets read at full size: "
+            f"{', '.join(FULL_SIZE_ASSETS)}. Not real Copernicus data."
         ),
         "keywords": ["sentinel", "earth observation", "esa", "simulated"],
         "license": LICENSE_ID,
@@ -175,6 +189,7 @@ def item_dict(scenario: Scenario, acq: Acquisition, tile: Tile, footprint_utm: s
     }
     assets["thumbnail"] = {"href": f"{folder}/thumbnail.jpg", "type": "image/jpeg",
                            "title": "Thumbnail image", "roles": ["thumbnail"]}
+    assets = {k: v for k, v in assets.items() if k in asset_keys(tile)}
 
     sat = "2A" if acq.platform == "sentinel-2a" else "2B"
     stamp = f"{acq.datetime:%Y%m%dT%H%M%S}"

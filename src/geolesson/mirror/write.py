@@ -11,21 +11,26 @@ from rasterio.crs import CRS
 
 from geolesson.mirror.scenario import GSD, Tile
 from geolesson.mirror.simulate import BANDS, Scene
-from geolesson.mirror.stac_items import OFFSET, SCALE, SPECTRAL
+from geolesson.mirror.stac_items import OFFSET, SCALE, SPECTRAL, asset_keys
 
 # DEFLATE with the horizontal predictor and internal overviews, as Earth Search's COGs.
 # 512 x 512 blocks: with 1024 blocks the 1024-pixel overview of a 2048-pixel crop would be a
 # single strip-like block, which rio-cogeo's validator (rightly) rejects.
 BLOCKSIZE = 512
 OVERVIEW_COUNT = 3
+LOSSLESS = dict(compress="DEFLATE", predictor=2, level=6)
+# The true-colour image is JPEG-compressed (YCbCr, quality 90): it is only ever looked at,
+# ESA's own TCI is lossy JPEG 2000, and DEFLATE would make it the largest file of a crop.
+VISUAL = dict(compress="JPEG", quality=90)
 
 
-def write_cog(path: Path, data: np.ndarray, tile: Tile, resolution: float, epsg: int, resampling: str) -> None:
-    """Write a (bands, H, W) array as a COG with nodata 0."""
+def write_cog(path: Path, data: np.ndarray, tile: Tile, resolution: float, epsg: int, resampling: str,
+              compression: dict = LOSSLESS) -> None:
+    """Write a (bands, H, W) array as a COG with nodata 0 (``compression``: GDAL COG creation options)."""
     profile = dict(
         driver="COG", width=data.shape[2], height=data.shape[1], count=data.shape[0], dtype=data.dtype,
         crs=CRS.from_epsg(epsg), transform=tile.transform(resolution), nodata=0,
-        blocksize=BLOCKSIZE, compress="DEFLATE", predictor=2, level=6,
+        blocksize=BLOCKSIZE, **compression,
         overview_resampling=resampling, overview_count=OVERVIEW_COUNT, bigtiff="NO", num_threads="ALL_CPUS",
     )
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -55,14 +60,18 @@ def true_colour(reflectance: np.ndarray) -> np.ndarray:
 
 
 def write_scene(folder: Path, scene: Scene, tile: Tile, epsg: int) -> None:
-    """All assets of one item: B02-B12 COGs, SCL.tif (20 m), TCI.tif and thumbnail.jpg."""
+    """The assets of one item (``stac_items.asset_keys``): B02-B12 COGs, SCL.tif (20 m), TCI.tif, thumbnail.jpg."""
+    keys = asset_keys(tile)
     for key, (fname, _, _, _, _, gsd) in SPECTRAL.items():
+        if key not in keys:
+            continue
         band = scene.reflectance[BANDS.index(key)]
         if gsd == 20:
             band = to_20m(band)
         write_cog(folder / f"{fname}.tif", to_dn(band)[None], tile, gsd, epsg, "average")
     write_cog(folder / "SCL.tif", scene.scl[None, ::2, ::2], tile, 2 * GSD, epsg, "nearest")
     tci = true_colour(scene.reflectance)
-    write_cog(folder / "TCI.tif", tci, tile, GSD, epsg, "average")
+    if "visual" in keys:
+        write_cog(folder / "TCI.tif", tci, tile, GSD, epsg, "average", VISUAL)
     step = max(1, tci.shape[1] // 256)
     Image.fromarray(tci[:, ::step, ::step].transpose(1, 2, 0)).save(folder / "thumbnail.jpg", quality=85)
