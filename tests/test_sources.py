@@ -82,3 +82,10 @@ def test_data_path_names_the_missing_file_and_lists_what_exists():
 def test_data_path_refuses_paths(name):
     with pytest.raises(ValueError, match="plain file name"):
         sources.data_path(name)
+
+
+def test_configure_gdal_caps_the_block_cache_unless_set(monkeypatch):
+    monkeypatch.delenv("GDAL_CACHEMAX", raising=False)
+    assert sources.configure_gdal()["GDAL_CACHEMAX"] == "128"
+    monkeypatch.setenv("GDAL_CACHEMAX", "512")
+    assert sources.configure_gdal()["GDAL_CACHEMAX"] == "512"

@@ -298,11 +298,23 @@ def data_path(name: str) -> Path:
     return path
 
 
+# GDAL's block cache defaults to 5 % of the machine's physical RAM (1.2 GB on a 24 GB host),
+# whatever a container or JupyterHub's MEM_LIMIT allows: a chapter that reads a whole tile
+# in the kernel then holds that much. 128 MB keeps every block a chapter re-reads and keeps a
+# Binder session (2 GB, benchmarks/memory.py) within budget.
+GDAL_CACHE_OPTIONS = {"GDAL_CACHEMAX": "128"}  # MB (GDAL reads values below 100000 as MB)
+
+
 def configure_gdal() -> dict:
-    """Set the GDAL HTTP options in this process's environment (if not set already); returns them."""
-    for key, value in GDAL_HTTP_OPTIONS.items():
+    """Set the GDAL HTTP options and the block cache size (``GDAL_CACHE_OPTIONS``) in this
+    process's environment, each only if not set already; returns them.
+
+    Call it before the first read: GDAL sizes its block cache on first use.
+    """
+    options = {**GDAL_HTTP_OPTIONS, **GDAL_CACHE_OPTIONS}
+    for key, value in options.items():
         os.environ.setdefault(key, value)
-    return {k: os.environ[k] for k in GDAL_HTTP_OPTIONS}
+    return {k: os.environ[k] for k in options}
 
 
 def request_counts(mode: str | None = None) -> dict:
