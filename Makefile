@@ -2,17 +2,33 @@
 #   make book   install, build the offline mirror's data, start it, execute and render the book
 #               into _build/html, stop the mirror
 #   make test   install, build the mirror's data, run the test suite (which builds the book too)
+#   make lab    quick start: install, build and start the mirror, open chapter 1 in JupyterLab
+#
+# Inside an active conda environment (CONDA_PREFIX set, other than base; see environment.yml)
+# everything is installed into that environment and PostgreSQL/PostGIS, Node and Graphviz
+# must come from it: no virtual environment, never apt-get or sudo. Otherwise a .venv is
+# made and missing system packages come from apt-get (as root or with password-less sudo).
 
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
+ifneq ($(and $(CONDA_PREFIX),$(filter-out base,$(CONDA_DEFAULT_ENV))),)
+CONDA := 1
+BIN := $(CONDA_PREFIX)/bin
+STAMP := $(CONDA_PREFIX)/.geolesson-installed
+else
+CONDA :=
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+endif
 JB_FLAGS := --all -W -n --keep-going
+comma := ,
+step = @echo "==> [$$(date +%H:%M:%S)] $(1)"
 
-.PHONY: book test install system-deps mirror vendor clean
+.PHONY: book test lab install install-step system-deps mirror vendor clean
 
 book: install mirror vendor
+	$(call step,4/4 book: start the mirror$(comma) execute and render every page (a few minutes))
 	@set -euo pipefail; \
 	if $(BIN)/geolesson mirror status >/dev/null; then started=0; else started=1; $(BIN)/geolesson mirror start; fi; \
 	trap '[ $$started = 1 ] && $(BIN)/geolesson mirror stop' EXIT; \
@@ -20,20 +36,41 @@ book: install mirror vendor
 	$(BIN)/jupyter-book build . $(JB_FLAGS); \
 	echo "book built in $$(( $$(date +%s) - start )) s: open _build/html/index.html"
 
+# The quick start: the first figure of chapter 1 without executing the whole book. Building
+# the mirror's data dominates the first time (a few minutes); the mirror keeps running
+# afterwards (`.venv/bin/geolesson mirror stop`).
+lab: install mirror
+	$(call step,lab: JupyterLab on chapter 1)
+	@$(BIN)/python -c "import jupyterlab" 2>/dev/null || $(BIN)/python -m pip install --quiet -e ".[lab]"
+	@PYTHON=$(BIN)/python book/tools/jupytext_default_viewer.sh
+	@$(BIN)/geolesson mirror start
+	$(BIN)/jupyter lab book/01_search.md
+
 # the rendered-site tests drive the system Chromium; only `make test` needs it
 test: WITH_BROWSER := 1
 test: install mirror vendor
 	$(BIN)/python -m pytest
 
 mirror: install
+	$(call step,2/4 mirror: the offline mirror's data (simulated once, a few minutes; skipped when up to date))
 	$(BIN)/geolesson mirror build
 
 # MathJax for offline pages (git-ignored vendor/, copied into the site; not under _static/)
 vendor:
+	$(call step,3/4 vendor: MathJax for offline pages)
 	@book/tools/vendor_mathjax.sh
 
-install: system-deps $(STAMP)
+install: install-step system-deps $(STAMP)
 
+install-step:
+	$(call step,1/4 install: system packages where missing$(comma) then the Python packages into $(BIN:/bin=))
+
+ifeq ($(CONDA),1)
+$(STAMP): pyproject.toml environment.yml
+	@[ -x $(BIN)/python ] || { echo "error: the conda environment $(CONDA_PREFIX) has no python; conda env create -f environment.yml"; exit 1; }
+	$(BIN)/python -m pip install --quiet -e ".[book,test]"
+	touch $(STAMP)
+else
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
 	  { echo "error: Python >= 3.11 is needed; $(PYTHON) is $$($(PYTHON) --version 2>&1). Install python3.11 or set PYTHON=..."; exit 1; }
@@ -43,6 +80,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e ".[book,test,ml]"
 	touch $(STAMP)
+endif
 
 # PostgreSQL + PostGIS for the mirror's STAC database, npm to vendor MathJax, Graphviz's `dot` for dask.visualize
 # (chapter 3), Chromium for the rendered-site
@@ -50,12 +88,19 @@ $(STAMP): pyproject.toml
 # missing (directly as root, else with passwordless sudo); otherwise stop and say what to install.
 system-deps:
 	@set -euo pipefail; \
-	have_postgis() { ls /usr/share/postgresql/*/extension/postgis.control >/dev/null 2>&1 || \
-	  { command -v pg_config >/dev/null && [ -f "$$(pg_config --sharedir)/extension/postgis.control" ]; }; }; \
+	if [ "$(CONDA)" = 1 ]; then export PATH="$(BIN):$$PATH"; \
+	  have_postgis() { [ -x "$(BIN)/pg_config" ] && [ -f "$$($(BIN)/pg_config --sharedir)/extension/postgis.control" ]; }; \
+	else have_postgis() { ls /usr/share/postgresql/*/extension/postgis.control >/dev/null 2>&1 || \
+	  { command -v pg_config >/dev/null && [ -f "$$(pg_config --sharedir)/extension/postgis.control" ]; }; }; fi; \
 	need=""; have_postgis || need="postgis"; command -v npm >/dev/null || need="$$need npm"; \
 	command -v dot >/dev/null || need="$$need graphviz"; \
 	[ "$(WITH_BROWSER)" != 1 ] || [ -x /usr/bin/chromium ] || need="$$need chromium"; \
 	if [ -z "$$need" ]; then exit 0; fi; \
+	if [ "$(CONDA)" = 1 ]; then \
+	  echo "error: missing in the conda environment $(CONDA_PREFIX):$$need."; \
+	  echo "  conda env update -n $(CONDA_DEFAULT_ENV) -f environment.yml   (postgresql, postgis, nodejs and graphviz come from it)"; \
+	  echo "  chromium is only needed by make test: install it at /usr/bin/chromium with the system's package manager"; \
+	  exit 1; fi; \
 	if [ "$$(id -u)" = 0 ]; then SUDO=""; elif sudo -n true 2>/dev/null; then SUDO="sudo -n"; else \
 	  echo "error: missing:$$need, which cannot be installed without root."; \
 	  echo "  Debian/Ubuntu: sudo apt-get install postgresql postgresql-postgis npm graphviz chromium   (or postgresql-<version>-postgis-3)"; \

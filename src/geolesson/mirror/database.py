@@ -55,12 +55,15 @@ class MirrorError(RuntimeError):
 
 
 def find_bindir() -> Path:
-    """PostgreSQL's server programs: ``GEOLESSON_PG_BINDIR``, Debian's newest with PostGIS, or ``PATH``."""
+    """PostgreSQL's server programs: ``GEOLESSON_PG_BINDIR``, an active conda environment's
+    (``CONDA_PREFIX``, from environment.yml), Debian's newest with PostGIS, or ``PATH``."""
     if (env := os.environ.get("GEOLESSON_PG_BINDIR")) is not None:
         if not (Path(env) / "pg_ctl").is_file():
             raise MirrorError(f"GEOLESSON_PG_BINDIR={env!r} holds no pg_ctl: set it to PostgreSQL's bin folder "
                               "(e.g. /usr/lib/postgresql/15/bin) or unset it to find PostgreSQL automatically")
         return Path(env)
+    if (conda := os.environ.get("CONDA_PREFIX")) and (Path(conda) / "bin" / "pg_ctl").exists():
+        return Path(conda) / "bin"
     for bindir in sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=lambda p: int(Path(p).parent.name), reverse=True):
         version = Path(bindir).parent.name
         if Path(f"/usr/share/postgresql/{version}/extension/postgis.control").exists():
