@@ -68,7 +68,7 @@ install-step:
 ifeq ($(CONDA),1)
 $(STAMP): pyproject.toml environment.yml
 	@[ -x $(BIN)/python ] || { echo "error: the conda environment $(CONDA_PREFIX) has no python; conda env create -f environment.yml"; exit 1; }
-	$(BIN)/python -m pip install --quiet -e ".[book,test]"
+	$(BIN)/python -m pip install --quiet -e ".[book,test,ml]"
 	touch $(STAMP)
 else
 $(STAMP): pyproject.toml
