@@ -129,7 +129,8 @@ def learner():
 
         if is_built():
             for entry in mirror_home().iterdir():
-                if entry.name not in ("pg", "run") and not entry.name.endswith(".log"):
+                # the built data only: not the database, the run state or an unfinished .build-* folder
+                if entry.name not in ("pg", "run") and not entry.name.startswith(".") and entry.suffix != ".log":
                     target = person.repo / "data" / "mirror" / entry.name
                     target.parent.mkdir(parents=True, exist_ok=True)
                     link_tree(entry, target) if entry.is_dir() else os.link(entry, target)
