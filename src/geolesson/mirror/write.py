@@ -70,8 +70,10 @@ def write_scene(folder: Path, scene: Scene, tile: Tile, epsg: int) -> None:
             band = to_20m(band)
         write_cog(folder / f"{fname}.tif", to_dn(band)[None], tile, gsd, epsg, "average")
     write_cog(folder / "SCL.tif", scene.scl[None, ::2, ::2], tile, 2 * GSD, epsg, "nearest")
-    tci = true_colour(scene.reflectance)
     if "visual" in keys:
-        write_cog(folder / "TCI.tif", tci, tile, GSD, epsg, "average", VISUAL)
-    step = max(1, tci.shape[1] // 256)
-    Image.fromarray(tci[:, ::step, ::step].transpose(1, 2, 0)).save(folder / "thumbnail.jpg", quality=85)
+        write_cog(folder / "TCI.tif", true_colour(scene.reflectance), tile, GSD, epsg, "average", VISUAL)
+    # the thumbnail from every step-th pixel, decimated before the per-pixel colour mapping (the
+    # same pixels as decimating the TCI): a whole tile's full-size TCI would cost GBs of memory
+    step = max(1, scene.reflectance.shape[1] // 256)
+    thumbnail = true_colour(scene.reflectance[:, ::step, ::step])
+    Image.fromarray(thumbnail.transpose(1, 2, 0)).save(folder / "thumbnail.jpg", quality=85)
