@@ -169,7 +169,8 @@ import json, jupytext, nbclient
 nb = jupytext.read("book/01_search.md")
 nbclient.NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": "book"}}).execute()
 outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
-print(json.dumps({"figures": sum("image/png" in o.get("data", {}) for o in outputs),
+# figures are shown directly or glued (myst_nb.glue: "application/papermill.record/image/png")
+print(json.dumps({"figures": sum(any(k.endswith("image/png") for k in o.get("data", {})) for o in outputs),
                   "errors": [o.get("ename") for o in outputs if o.get("output_type") == "error"]}))
 """
 
