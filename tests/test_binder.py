@@ -124,20 +124,22 @@ def learner():
             trap.write_text(f'#!/bin/sh\necho "{tool} $*" >> "{person.traps}/calls.log"\nexit 1\n')
             trap.chmod(0o755)
         # reuse what this checkout already has: mirror data built from the same inputs, MathJax
-        from geolesson.mirror.build import is_built
         from geolesson._home import mirror_home
+        from geolesson.mirror.build import is_built
 
+        linked = []
         if is_built():
-            for entry in mirror_home().iterdir():
-                # the built data only: not the database, the run state or an unfinished .build-* folder
-                if entry.name not in ("pg", "run") and not entry.name.startswith(".") and entry.suffix != ".log":
-                    target = person.repo / "data" / "mirror" / entry.name
-                    target.parent.mkdir(parents=True, exist_ok=True)
-                    link_tree(entry, target) if entry.is_dir() else os.link(entry, target)
+            for name in ("files", "stac"):  # the built data only: not the database, its password or run state
+                link_tree(mirror_home() / name, person.repo / "data" / "mirror" / name)
+                linked.append(person.repo / "data" / "mirror" / name)
         if (ROOT / "vendor").is_dir():
             link_tree(ROOT / "vendor", person.repo / "vendor")
+            linked.append(person.repo / "vendor")
+        # the user owns every folder and the copied files; hard-linked files stay as they are
+        # (readable by all): changing their owner would change this checkout's files too
         for path in [work, *work.rglob("*")]:
-            os.lchown(path, uid, gid)
+            if path.is_dir() or not any(path.is_relative_to(tree) for tree in linked):
+                os.lchown(path, uid, gid)
         work.chmod(0o755)
         # the stand-in for Binder's conda environment: a venv of the user that sees the project's packages
         person.run(user_python(), "-m", "venv", str(person.repo / ".venv"))
