@@ -209,3 +209,16 @@ def test_seam_contrast_sees_a_step_at_chip_edges():
     assert evaluation.seam_contrast(stepped, [32, 64, 96]) > 4  # steps of 0.5 against ~0.1
     with pytest.raises(ValueError, match=r"seams_x must lie in \[1, 128\)"):
         evaluation.seam_contrast(smooth, [0])
+
+
+def test_rows_no_chip_covers_are_streamed_in_strips_not_held():
+    item = make_item((3000, 64))
+    strips = []
+    st = stitching.Stitcher(item, ramp=0, sink=lambda row0, values, hits: strips.append(
+        (row0, values.shape[1], int(np.isnan(values).sum()))))
+    st.add({"item_id": item["id"], "row_off": 0, "col_off": 0, "height": 64, "width": 64},
+           np.ones((64, 64)))
+    st.finish()
+    assert sum(n for _, n, _ in strips) == 3000 and [r for r, _, _ in strips][0] == 0
+    assert st.buffer_rows <= 256 and st.uncovered == (3000 - 64) * 64
+    assert sum(nan for _, _, nan in strips) == st.uncovered

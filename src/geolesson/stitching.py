@@ -297,10 +297,13 @@ class Stitcher:
             self.buffer_rows = max(self.buffer_rows, self._weight.shape[0])
 
     def _flush(self, until: int) -> None:
-        """Hand on the rows [top, until): no later chip (row order) reaches them."""
-        n = min(until, self.height) - self._top
-        if n <= 0:
-            return
+        """Hand on the rows [top, until): no later chip (row order) reaches them; in strips
+        no taller than the buffer (or 256 rows), so rows no chip covered cost no memory."""
+        until = min(until, self.height)
+        while self._top < until:
+            self._flush_strip(min(until - self._top, max(self._weight.shape[0], 256)))
+
+    def _flush_strip(self, n: int) -> None:
         self._grow(n)
         weight, hits = self._weight[:n], self._hits[:n]
         with np.errstate(invalid="ignore", divide="ignore"):
@@ -364,14 +367,14 @@ class Stitcher:
 def write_cog(predictions: Iterable[tuple[Any, Any]], item: Any, path: str | os.PathLike, *,
               channels: int = 1, blend: str = "linear", ramp: int | None = None, crop: int = 0,
               reference_asset: str | None = None, blocksize: int = 512,
-              hits_path: str | os.PathLike | None = None) -> dict:
+              hits_path: str | os.PathLike | None = None, gdal_cache_mb: int = 256) -> dict:
     """Stitch ``(row, prediction)`` pairs of one item and write a Cloud-Optimized GeoTIFF.
 
     Streams: finished rows are written window by window into a tiled float32 GeoTIFF in a
     temporary folder beside ``path``, which ``rio_cogeo.cog_translate`` then turns into a
     COG (DEFLATE, ``blocksize`` blocks, overviews; it too reads and writes block by block).
     Memory is the stitcher's buffer (at most a chip's height x the item's width) plus
-    GDAL's cache, whatever the scene's height. The file has the item's CRS, transform and
+    GDAL's cache (``gdal_cache_mb``), whatever the scene's height. The file has the item's CRS, transform and
     shape, float32 bands, nodata NaN (pixels no chip covered).
 
     Args:
@@ -381,6 +384,8 @@ def write_cog(predictions: Iterable[tuple[Any, Any]], item: Any, path: str | os.
         path: the COG to write (``.tif``).
         blocksize: COG block side (a multiple of 16).
         hits_path: where given, the uint16 hit counts are written there as a second COG.
+        gdal_cache_mb: GDAL's block cache (``GDAL_CACHEMAX``, MB) while writing (and while
+            the predictions are read, if they are read lazily inside this call).
 
     Returns:
         ``{"path", "chips", "uncovered", "buffer_rows", "hits_path"}``.
@@ -398,7 +403,10 @@ def write_cog(predictions: Iterable[tuple[Any, Any]], item: Any, path: str | os.
     if blocksize % 16:
         raise ValueError(f"blocksize must be a multiple of 16 (TIFF tiles), not {blocksize}")
     path = Path(path)
-    with tempfile.TemporaryDirectory(dir=path.parent, prefix=".stitch-") as tmp:
+    # GDAL's block cache defaults to 5 % of the machine's RAM; writing a whole scene would
+    # fill it (1.2 GB on 24 GB), so the COG is written with a bounded cache.
+    with rasterio.Env(GDAL_CACHEMAX=int(gdal_cache_mb)), \
+            tempfile.TemporaryDirectory(dir=path.parent, prefix=".stitch-") as tmp:
         profile = None
         files = {}
 

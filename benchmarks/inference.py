@@ -1,0 +1,130 @@
+"""End-to-end inference on the full-size 10980 x 10980 item, read from the mirror over HTTP.
+
+    .venv/bin/python benchmarks/inference.py [--runs 3] [--chip-rows N] [--chip 128] [--overlap 32]
+
+Cases, each run in a fresh process (cold GDAL cache, own peak RSS), medians printed:
+    read      ChipDataset + DataLoader over an overlap_grid of the item (red, nir, swir22):
+              the chip-read rate alone
+    forward   the model's forward pass alone, on random batches of the same shape
+    end2end   read -> Normalize -> model -> Stitcher -> write_cog (streamed COG)
+The model is chapter 7's BurnNet (3 convolutions, width 8) with seeded random weights: the
+speed does not depend on what it learned. --chip-rows limits the grid to its first N chip
+rows (a band of the scene as wide as the item) for a quicker run; the stitcher's memory
+depends on the width, not the number of rows, so peak RSS is reported for 1/4 of the rows
+and for all of them (end2end-quarter vs end2end) to show it does not grow with the scene.
+Peak RSS is the process's VmHWM (/proc/self/status). Target (issue 9): end2end peak RSS
+<= 1.5 GiB, not growing with the scene's height.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+BANDS = ("red", "nir", "swir22")
+BATCH = 16
+
+
+def peak_rss_mib() -> float:
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmHWM in /proc/self/status")
+
+
+def burnnet(bands: int = 3, width: int = 8):
+    import torch
+
+    torch.manual_seed(0)
+    return torch.nn.Sequential(
+        torch.nn.Conv2d(bands, width, 3, padding=1), torch.nn.ReLU(),
+        torch.nn.Conv2d(width, width, 3, padding=1), torch.nn.ReLU(),
+        torch.nn.Conv2d(width, 1, 1)).to(memory_format=torch.channels_last).eval()
+
+
+def full_size_item():
+    from geolesson import select, sources
+
+    client = sources.open_client("earth-search")
+    items = client.search(collections=["sentinel-2-l2a"],
+                          datetime="2023-06-01/2023-09-30").item_collection()
+    return select.largest_clearest(items)
+
+
+def run_case(case: str, chip: int, overlap: int, chip_rows: int | None) -> dict:
+    import torch
+    from torch.utils.data import DataLoader
+
+    from geolesson import batching, sources, stitching
+    from geolesson import model as glmodel
+
+    sources.configure_gdal()
+    torch.set_num_threads(2)
+    item = full_size_item()
+    grid = stitching.overlap_grid(item, chip, overlap)
+    if chip_rows is not None:
+        rows = sorted(set(grid.row))[:chip_rows]
+        grid = grid[grid.row.isin(rows)]
+    stats = batching.BandStatistics(BANDS, (0.06, 0.2, 0.12), (0.03, 0.08, 0.05),
+                                    (1, 1, 1), (False, False, False), 1)
+    dataset = batching.ChipDataset(grid, BANDS, items=[item], transform=batching.Normalize(stats, fill=0.0))
+    net = burnnet()
+    t0 = time.perf_counter()
+    if case == "read":
+        for _ in DataLoader(dataset, batch_size=BATCH, collate_fn=batching.collate):
+            pass
+    elif case == "forward":
+        x = torch.randn(BATCH, len(BANDS), chip, chip)
+        with torch.no_grad():
+            for _ in range(0, len(grid), BATCH):
+                net(x.contiguous(memory_format=torch.channels_last))
+    else:
+        with tempfile.TemporaryDirectory() as tmp:
+            stitching.write_cog(glmodel.predict(net, dataset, batch_size=BATCH), item,
+                                Path(tmp) / "prediction.tif", ramp=overlap)
+    seconds = time.perf_counter() - t0
+    return {"case": case, "chips": len(grid), "seconds": seconds,
+            "chips_per_s": len(grid) / seconds, "peak_rss_mib": peak_rss_mib()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--chip", type=int, default=128)
+    parser.add_argument("--overlap", type=int, default=32)
+    parser.add_argument("--chip-rows", type=int, default=None)
+    parser.add_argument("--case", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.case:
+        print(json.dumps(run_case(args.case, args.chip, args.overlap, args.chip_rows)))
+        return
+    cases = {"read": args.chip_rows, "forward": args.chip_rows, "end2end": args.chip_rows}
+    if args.chip_rows:
+        cases["end2end-quarter"] = max(1, args.chip_rows // 4)
+    results = {}
+    for name, rows in cases.items():
+        runs = []
+        for _ in range(args.runs):
+            cmd = [sys.executable, __file__, "--case", name.split("-")[0], "--chip", str(args.chip),
+                   "--overlap", str(args.overlap)] + ([] if rows is None else ["--chip-rows", str(rows)])
+            out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+            runs.append(json.loads(out.strip().splitlines()[-1]))
+        results[name] = {k: statistics.median(r[k] for r in runs)
+                         for k in ("chips", "seconds", "chips_per_s", "peak_rss_mib")}
+        r = results[name]
+        print(f"{name:16s} {r['chips']:6.0f} chips  {r['seconds']:7.1f} s  "
+              f"{r['chips_per_s']:7.1f} chips/s  peak RSS {r['peak_rss_mib']:6.0f} MiB", flush=True)
+    e2e, read, fwd = results["end2end"], results["read"], results["forward"]
+    print(f"end2end / read rate: {e2e['chips_per_s'] / read['chips_per_s']:.2f}; "
+          f"forward alone {fwd['chips_per_s']:.1f} chips/s; "
+          f"end2end peak RSS {e2e['peak_rss_mib'] / 1024:.2f} GiB (target <= 1.5)")
+
+
+if __name__ == "__main__":
+    main()
