@@ -56,6 +56,18 @@ def local_items():
         return [json.loads(line) for line in f]
 
 
+@pytest.fixture(scope="session")
+def local_s1_items():
+    """The mirror's sentinel-1-rtc items as built on disk (hrefs relative to the file server root)."""
+    import json
+
+    from geolesson.mirror.build import stac_dir
+    from geolesson.mirror.s1_build import STAC_SUBDIR
+
+    with open(stac_dir() / STAC_SUBDIR / "items.ndjson") as f:
+        return [json.loads(line) for line in f]
+
+
 def write_test_cog(path, shape=(1000, 700), blocksize=256, dtype="uint16", count=1, seed=0, **extra):
     """A small COG with known pixels: returns the array written ((count, H, W))."""
     rng = np.random.default_rng(seed)

@@ -95,7 +95,8 @@ def create_app() -> Starlette:
     files = CountingFiles(StaticFiles(directory=root, follow_symlink=False))
     settings = Settings(
         stac_fastapi_title="geolesson offline mirror (SIMULATED data)",
-        stac_fastapi_description="A local STAC API over simulated Sentinel-2 L2A scenes for the geolesson book.",
+        stac_fastapi_description=("A local STAC API over simulated Sentinel-2 L2A (Earth Search schema) and Sentinel-1 RTC "
+                                   "(Planetary Computer schema) scenes for the geolesson book."),
     )
     api = instantiate_api(settings=settings)
     # stac-fastapi 7 announces sort as v1.1.0 only; pystac-client 0.9 looks for v1.0.x and warns

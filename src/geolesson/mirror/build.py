@@ -22,6 +22,8 @@ import numpy as np
 from geolesson._home import SCENARIO_FILE, data_dir, mirror_home
 from geolesson.mirror import manifest
 from geolesson.mirror.lock import lifecycle_lock
+from geolesson.mirror.s1_build import STAC_SUBDIR as S1_STAC_SUBDIR
+from geolesson.mirror.s1_build import build_sentinel1
 from geolesson.mirror.scenario import Scenario, load_scenario
 from geolesson.mirror.simulate import World, footprint
 from geolesson.mirror.stac_items import collection_dict, item_dict, item_path
@@ -40,12 +42,20 @@ def stac_dir(home: Path | None = None) -> Path:
     return (home or mirror_home()) / "stac"
 
 
+def collection_files(home: Path | None = None) -> list[tuple[Path, Path]]:
+    """(collection.json, items.ndjson) of every collection the build writes: sentinel-2-l2a, sentinel-1-rtc."""
+    s2, s1 = stac_dir(home), stac_dir(home) / S1_STAC_SUBDIR
+    return [(s2 / "collection.json", s2 / "items.ndjson"), (s1 / "collection.json", s1 / "items.ndjson")]
+
+
 def inputs_digest() -> str:
     """Hash of everything the data depends on: the scenario, the vectors and this package's simulation code."""
     h = hashlib.sha256()
-    paths = [data_dir() / SCENARIO_FILE, *sorted(data_dir().glob("rhodes_*.geojson"))]
+    paths = [data_dir() / SCENARIO_FILE, *sorted(data_dir().glob("rhodes_*.geojson")),
+             *sorted(data_dir().glob("*_landcover_true.geojson"))]
     here = Path(__file__).parent
-    paths += [here / f"{m}.py" for m in ("scenario", "simulate", "stac_items", "write", "build")]
+    paths += [here / f"{m}.py" for m in ("scenario", "simulate", "stac_items", "write", "build",
+                                          "s1_scenario", "sentinel1", "s1_items", "s1_write", "s1_build")]
     for p in paths:
         h.update(p.name.encode())
         h.update(p.read_bytes())
@@ -169,13 +179,15 @@ def build(workers: int | None = None, force: bool = False, log=print) -> Path:
         with open(stac_dir(new) / "items.ndjson", "w") as f:
             for item in sorted(items, key=lambda it: it["id"]):
                 f.write(json.dumps(item, separators=(",", ":")) + "\n")
+        n_s1, s1_files = build_sentinel1(new, workers, log)
+        written.update(s1_files)
         written.update(manifest.records(stac_dir(new), new))
         size = sum(r["size"] for r in written.values())
         (new / manifest.MANIFEST).write_text(json.dumps({
-            "inputs": inputs_digest(), "items": len(items), "bytes": size,
+            "inputs": inputs_digest(), "items": len(items) + n_s1, "bytes": size,
             "files": dict(sorted(written.items()))}, indent=0))
         _swap_in_stopping_the_mirror(home, new, log)
-        log(f"built {len(items)} items, {size / 1e6:.0f} MB of COGs in {time.perf_counter() - t0:.0f} s -> {home}")
+        log(f"built {len(items) + n_s1} items, {size / 1e6:.0f} MB of COGs in {time.perf_counter() - t0:.0f} s -> {home}")
     return home
 
 

@@ -47,6 +47,21 @@ QUERYABLES = {
     "s2:processing_baseline": ({"type": "string"}, "to_text"),
     "view:sun_elevation": ({"type": "number"}, "to_float"),
     "view:sun_azimuth": ({"type": "number"}, "to_float"),
+    # sentinel-1-rtc (Planetary Computer's schema): orbit numbers compare as integers, ids as text
+    "sat:orbit_state": ({"type": "string", "enum": ["ascending", "descending"]}, "to_text"),
+    "sat:relative_orbit": ({"type": "integer"}, "to_int"),
+    "sat:absolute_orbit": ({"type": "integer"}, "to_int"),
+    "sat:platform_international_designator": ({"type": "string"}, "to_text"),
+    "sar:instrument_mode": ({"type": "string"}, "to_text"),
+    "sar:product_type": ({"type": "string"}, "to_text"),
+    "sar:frequency_band": ({"type": "string"}, "to_text"),
+    "sar:polarizations": ({"type": "array", "items": {"type": "string"}}, "to_text_array"),
+    "sar:looks_equivalent_number": ({"type": "number"}, "to_float"),
+    "s1:datatake_id": ({"type": "string"}, "to_text"),
+    "s1:slice_number": ({"type": "string"}, "to_text"),
+    "s1:total_slices": ({"type": "string"}, "to_text"),
+    "s1:orbit_source": ({"type": "string"}, "to_text"),
+    "s1:resolution": ({"type": "string"}, "to_text"),
 }
 
 
@@ -236,8 +251,8 @@ def ensure_database(cluster: Cluster, port: int) -> None:
             conn.execute(f"CREATE DATABASE {DATABASE}")
 
 
-def load(cluster: Cluster, port: int, collection: dict, items: list[dict]) -> None:
-    """Migrate pgstac, load the collection and items (upsert), switch ``context`` on, register queryables."""
+def load(cluster: Cluster, port: int, collections: list[dict], items: list[dict]) -> None:
+    """Migrate pgstac, load the collections and items (upsert), switch ``context`` on, register queryables."""
     from pypgstac.db import PgstacDB
     from pypgstac.load import Loader, Methods
     from pypgstac.migrate import Migrate
@@ -247,7 +262,7 @@ def load(cluster: Cluster, port: int, collection: dict, items: list[dict]) -> No
     try:
         Migrate(db).run_migration()
         loader = Loader(db=db)
-        loader.load_collections(iter([collection]), Methods.upsert)
+        loader.load_collections(iter(collections), Methods.upsert)
         loader.load_items(iter(items), Methods.upsert)
         with db.connect().cursor() as cur:
             # without context, responses lack numberMatched and pystac-client's matched() is None

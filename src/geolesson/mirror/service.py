@@ -23,7 +23,7 @@ from pathlib import Path
 from geolesson._home import mirror_healthy as healthy
 from geolesson._home import mirror_home, read_state, state_file
 from geolesson.mirror import database
-from geolesson.mirror.build import data_problems, files_dir, inputs_digest, remove_leftovers, stac_dir
+from geolesson.mirror.build import collection_files, data_problems, files_dir, inputs_digest, remove_leftovers
 from geolesson.mirror.database import Cluster, MirrorError
 from geolesson.mirror.lock import lifecycle_lock
 
@@ -188,15 +188,16 @@ def _load_if_needed(home: Path, cluster: Cluster, pg_port: int, files_url: str, 
     except (FileNotFoundError, json.JSONDecodeError):
         pass
     t0 = time.perf_counter()
-    collection = json.loads((stac_dir(home) / "collection.json").read_text())
-    items = []
-    with open(stac_dir(home) / "items.ndjson") as f:
-        for line in f:
-            item = json.loads(line)
-            for asset in item["assets"].values():
-                asset["href"] = files_url + asset["href"].lstrip("/")
-            items.append(item)
-    database.load(cluster, pg_port, collection, items)
+    collections, items = [], []
+    for collection_file, items_file in collection_files(home):
+        collections.append(json.loads(collection_file.read_text()))
+        with open(items_file) as f:
+            for line in f:
+                item = json.loads(line)
+                for asset in item["assets"].values():
+                    asset["href"] = files_url + asset["href"].lstrip("/")
+                items.append(item)
+    database.load(cluster, pg_port, collections, items)
     marker.write_text(json.dumps(want))
     log(f"loaded {len(items)} items into pgstac in {time.perf_counter() - t0:.1f} s")
 
