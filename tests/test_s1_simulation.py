@@ -201,3 +201,53 @@ def test_round_mantissa_keeps_12_bits():
     assert np.abs(r / a - 1).max() <= 2.0**-13
     assert ((r.view(np.uint32) & np.uint32(0x7FF)) == 0).all()
     assert round_mantissa(np.array([-32768.0, 1.0, -0.5], dtype="float32")).tolist() == [-32768.0, 1.0, -0.5]
+
+
+TINY_S1 = """
+[sentinel1]
+collection = "sentinel-1-rtc"
+seed = 7
+repeat_days = 12
+passes_per_track = 1
+leaf_out = ["2023-04-01", "2023-05-20"]
+
+[[sentinel1.areas]]
+name = "tokyo"
+epsg = 32654
+window = [382520, 3952020, 320, 256]
+labels = "tokyo_landcover_true.geojson"
+swath_edge = [1]
+tracks = [
+  { orbit_state = "ascending", first_start = "2023-04-05T08:44:52.107561", slice_number = 7, total_slices = 9 },
+  { orbit_state = "descending", first_start = "2023-04-10T20:37:05.519330", slice_number = 12, total_slices = 16 },
+]
+"""
+
+
+def test_two_sentinel1_builds_are_byte_identical(tmp_path, monkeypatch):
+    from geolesson.mirror.s1_build import build_sentinel1
+
+    root = tmp_path / "checkout"
+    (root / "data").mkdir(parents=True)
+    (root / "data" / "tokyo_landcover_true.geojson").write_bytes((data_dir() / "tokyo_landcover_true.geojson").read_bytes())
+    (root / "data" / "mirror_scenario.toml").write_text(TINY_S1)
+    monkeypatch.setenv("GEOLESSON_ROOT", str(root))
+    n1, first = build_sentinel1(tmp_path / "a", 1, log=lambda *_: None)
+    n2, second = build_sentinel1(tmp_path / "b", 2, log=lambda *_: None)
+    assert n1 == n2 == 2
+    assert first == second and len(first) == 6  # vv, vh, preview of each item, same SHA-256
+    for name in ("collection.json", "items.ndjson"):
+        assert (tmp_path / "a" / "stac" / "sentinel-1-rtc" / name).read_bytes() == \
+            (tmp_path / "b" / "stac" / "sentinel-1-rtc" / name).read_bytes()
+
+
+def test_a_scenario_without_sentinel1_builds_no_collection(tmp_path, monkeypatch):
+    from geolesson.mirror.s1_build import build_sentinel1
+
+    root = tmp_path / "checkout"
+    (root / "data").mkdir(parents=True)
+    (root / "data" / "mirror_scenario.toml").write_text('seed = 1\ncollection = "sentinel-2-l2a"\n')
+    monkeypatch.setenv("GEOLESSON_ROOT", str(root))
+    assert s1_scenario.load_s1_scenario() is None
+    assert build_sentinel1(tmp_path / "out", 1, log=lambda *_: None) == (0, {})
+    assert not (tmp_path / "out").exists()

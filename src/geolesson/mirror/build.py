@@ -43,9 +43,11 @@ def stac_dir(home: Path | None = None) -> Path:
 
 
 def collection_files(home: Path | None = None) -> list[tuple[Path, Path]]:
-    """(collection.json, items.ndjson) of every collection the build writes: sentinel-2-l2a, sentinel-1-rtc."""
+    """(collection.json, items.ndjson) of every collection the build wrote: sentinel-2-l2a, and
+    sentinel-1-rtc where the scenario has a ``[sentinel1]`` section."""
     s2, s1 = stac_dir(home), stac_dir(home) / S1_STAC_SUBDIR
-    return [(s2 / "collection.json", s2 / "items.ndjson"), (s1 / "collection.json", s1 / "items.ndjson")]
+    pairs = [(s2 / "collection.json", s2 / "items.ndjson"), (s1 / "collection.json", s1 / "items.ndjson")]
+    return [pair for pair in pairs if pair[0].exists()]
 
 
 def inputs_digest() -> str:

@@ -37,8 +37,11 @@ def build_sentinel1(out: Path, workers: int, log=print) -> tuple[int, dict[str, 
     ``out/stac/sentinel-1-rtc/{collection.json, items.ndjson}`` (hrefs relative to ``out/files``).
 
     Returns the number of items and the manifest records (:mod:`geolesson.mirror.manifest`)
-    of the files under ``out/files``."""
-    scenario: S1Scenario = load_s1_scenario()
+    of the files under ``out/files``; (0, {}) and nothing written when the scenario has no
+    ``[sentinel1]`` section."""
+    scenario: S1Scenario | None = load_s1_scenario()
+    if scenario is None:
+        return 0, {}
     t0 = time.perf_counter()
     n = len(scenario.passes)
     log(f"simulating {n} Sentinel-1 passes over {', '.join(a.name for a in scenario.areas)} "

@@ -117,15 +117,18 @@ def _area_latitude(epsg: int, bounds: tuple[float, float, float, float]) -> floa
     return Transformer.from_crs(epsg, 4326, always_xy=True).transform((x0 + x1) / 2, (y0 + y1) / 2)[1]
 
 
-def load_s1_scenario(path: Path | None = None) -> S1Scenario:
-    """Read ``[sentinel1]`` from the scenario file (default ``data/mirror_scenario.toml``).
+def load_s1_scenario(path: Path | None = None) -> S1Scenario | None:
+    """Read ``[sentinel1]`` from the scenario file (default ``data/mirror_scenario.toml``); None
+    when the file has no such section (the mirror then holds no Sentinel-1 collection).
 
     Raises:
         ValueError: a window off the 10 m grid, an unknown orbit state, a swath-edge index
             beyond the area's passes, or a label file that does not exist.
     """
     path = path or data_dir() / SCENARIO_FILE
-    cfg = tomllib.loads(Path(path).read_text())["sentinel1"]
+    cfg = tomllib.loads(Path(path).read_text()).get("sentinel1")
+    if cfg is None:
+        return None
     repeat = dt.timedelta(days=int(cfg["repeat_days"]))
     n_per_track = int(cfg["passes_per_track"])
     areas, passes = [], []
