@@ -21,9 +21,9 @@ from pyproj import Transformer
 
 from geolesson.mirror.s1_scenario import PIXEL_SPACING, Pass, S1Scenario
 from geolesson.mirror.sentinel1 import LOOKS, NODATA
+from geolesson.mirror.stac_items import LICENSE_ID, LICENSE_LINK  # simulated data: the book's licence
 
 COG = "image/tiff; application=geotiff; profile=cloud-optimized"
-LICENSE = "https://sentinel.esa.int/documents/247904/690755/Sentinel_Data_Legal_Notice"
 GRD_COLLECTION = "sentinel-1-grd"
 STAC_EXTENSIONS = [
     "https://stac-extensions.github.io/sar/v1.0.0/schema.json",
@@ -176,7 +176,7 @@ def item_dict(scenario: S1Scenario, p: Pass, footprint_utm: shapely.Polygon, fil
         "bbox": [round(v, 7) for v in geom.bounds],
         "type": "Feature",
         "links": [
-            {"rel": "license", "href": LICENSE},
+            dict(LICENSE_LINK),
             {"rel": "derived_from", "href": f"collections/{GRD_COLLECTION}/items/{grd_id(p)}",
              "type": "application/json", "title": "Sentinel 1 GRD Item"},
         ],
@@ -213,7 +213,7 @@ def collection_dict(scenario: S1Scenario) -> dict:
             "property class: water, urban, vegetation). The derived_from GRD items are not mirrored. "
             "Not real Copernicus data."
         ),
-        "links": [{"rel": "license", "href": "https://creativecommons.org/licenses/by/4.0/", "title": "CC BY 4.0"}],
+        "links": [dict(LICENSE_LINK)],
         "stac_extensions": [
             "https://stac-extensions.github.io/sar/v1.0.0/schema.json",
             "https://stac-extensions.github.io/sat/v1.0.0/schema.json",
@@ -222,7 +222,7 @@ def collection_dict(scenario: S1Scenario) -> dict:
         "item_assets": {pol: data_asset(pol) for pol in ("hh", "hv", "vh", "vv")},
         "extent": {"spatial": {"bbox": [union, *boxes]},
                    "temporal": {"interval": [[iso(first), iso(last)]]}},
-        "license": "CC-BY-4.0",
+        "license": LICENSE_ID,
         "keywords": ["ESA", "Copernicus", "Sentinel", "C-Band", "SAR", "RTC", "simulated"],
         "providers": [
             {"name": "geolesson offline mirror", "roles": ["producer", "processor", "host"],
