@@ -38,8 +38,9 @@ def built_book(mirror):
     return root / "_build" / "html"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def client(mirror):
+    """A client on the mirror's current URL (tests/test_faults.py restarts the mirror, on a new port when the old is busy)."""
     import pystac_client
 
     return pystac_client.Client.open(mirror["api_url"])
