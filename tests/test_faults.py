@@ -173,6 +173,26 @@ def test_three_concurrent_starts_give_one_mirror(running):
     assert_nothing_left(state)
 
 
+def test_a_start_killed_halfway_is_finished_by_the_next(running):
+    """A kernel restarted in the middle of a start: whatever it left running is adopted, not doubled."""
+    assert geolesson("mirror", "stop").returncode == 0
+    start = subprocess.Popen([sys.executable, "-m", "geolesson.cli", "mirror", "start"],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.monotonic() + 120
+    while not api_pids(mirror_home()):  # PostgreSQL is up and the web app launched, not yet ready
+        assert start.poll() is None and time.monotonic() < deadline, "the start ended before its web app began"
+        time.sleep(0.05)
+    os.killpg(start.pid, signal.SIGKILL)
+    start.wait(timeout=30)
+    again = geolesson("mirror", "start")
+    assert again.returncode == 0, again.stdout + again.stderr
+    state = json.loads(state_file().read_text())
+    assert api_pids(mirror_home()) == [state["api_pid"]]
+    assert search_count(state["api_url"]) > 0
+    assert geolesson("mirror", "stop").returncode == 0
+    assert_nothing_left(state)
+
+
 # -- 4. builds are atomic and check their arguments first ----------------------------------
 
 def test_interrupted_build_leaves_the_data_and_the_mirror_working(running):
