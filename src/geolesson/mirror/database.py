@@ -204,8 +204,22 @@ class Cluster:
         if r.returncode:
             raise MirrorError(f"initdb failed:\n{r.stderr.strip()}")
 
+    def _postmaster_pid(self) -> int | None:
+        try:
+            return int((self.pgdata / "postmaster.pid").read_text().split()[0])
+        except (OSError, IndexError, ValueError):
+            return None
+
+    def _zombie(self) -> bool:
+        """Whether postmaster.pid names a process that died but is not reaped yet (kill -9)."""
+        pid = self._postmaster_pid()
+        try:
+            return pid is not None and Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+        except (OSError, IndexError):
+            return False
+
     def running(self) -> bool:
-        if not self.initialised():
+        if not self.initialised() or self._zombie():  # pg_ctl counts a dead, unreaped postmaster as running
             return False
         return self._run("pg_ctl", "status", "-D", str(self.pgdata)).returncode == 0
 
@@ -219,6 +233,8 @@ class Cluster:
         # after a kill -9 of the postmaster its backends take a moment to notice and exit;
         # until they have, the old shared memory is in use and a new server refuses to start
         deadline = time.monotonic() + 20
+        while self._zombie() and time.monotonic() < deadline:  # its lock file counts it alive until reaped
+            time.sleep(0.2)
         while True:
             r = self._run("pg_ctl", "start", "-D", str(self.pgdata), "-l", str(self.logfile),
                           "-w", "-t", "60", "-o", options, timeout=90)
