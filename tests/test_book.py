@@ -10,7 +10,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 HTML = ROOT / "_build" / "html"
 CHAPTERS = ["book/01_search", "book/02_access_cogs", "book/03_dask_ndvi", "book/04_datacubes", "book/05_chipping",
-            "book/07_predict"]
+            "book/06_batching", "book/07_predict"]
 
 # built_book (the book built once per session; returns the html folder) is in conftest.py
 
