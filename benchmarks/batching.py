@@ -545,7 +545,7 @@ def report(cases, results, fidelity, tiles, n_items, runs) -> None:
                   f"linear gamma0 {z['std_change']:+.1%}, mean {z['mean_change']:+.1%} against the native files")
         print(f"  chips holding nodata: {fidelity['nodata_chips']} of {fidelity['chips']} (native grid: "
               f"{fidelity['native_nodata_chips']} of {fidelity['native_chips']})")
-        print(f"  raw {NODATA:.0f} pixels in its vv tensors, unmasked: {fidelity['raw_nodata_pixels']} "
+        print(f"  raw {NODATA:.0f} pixels in its vv tensors, unmasked: {int(fidelity['raw_nodata_pixels'])} "
               f"(minimum value {fidelity['min_value']:.0f})")
         print(f"  the same generator seed gives the same random chips: {fidelity['same_seed_same_chips']}")
 
