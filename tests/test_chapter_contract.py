@@ -57,10 +57,7 @@ HIDDEN_INPUT_TAGS = {"remove-input", "hide-input", "remove-cell", "hide-cell"}
 REMOVED_OUTPUT_TAGS = {"remove-output", "remove-cell"}
 
 # issue 11: rules today's chapters do not meet yet; h4b deletes an entry with the fix.
-KNOWN_FAILING: dict[str, set[str]] = {
-    # the "Serial or parallel" section's cells are engineer h5's (issue 10) to resize
-    "book/03_dask_ndvi": {"code_cell_size"},
-}
+KNOWN_FAILING: dict[str, set[str]] = {}
 RULES = ("front_matter", "exercises", "try_it_live", "figures", "no_typed_ids_dates",
          "code_cell_size", "term_links", "public_api_only")
 
