@@ -177,6 +177,7 @@ def test_a_killed_dask_worker_does_not_lose_or_duplicate_parts(archive, dask_cli
         archive, out, chip_size=128, client=dask_client, progress=False)))
     run.start()
     time.sleep(1.5)  # both workers are inside their first (slowed) task
+    assert run.is_alive() and len(list(out.rglob("part.parquet"))) < len(archive)
     os.kill(pids[0], signal.SIGKILL)  # the nanny restarts it; the scheduler reruns its task
     run.join(timeout=180)
     assert not run.is_alive()
