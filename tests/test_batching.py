@@ -7,6 +7,9 @@ zones (Osaka EPSG:32653, Tokyo EPSG:32654), two dates each, and label polygons.
 from __future__ import annotations
 
 import itertools
+import json
+import subprocess
+import sys
 
 import geopandas as gpd
 import numpy as np
@@ -115,8 +118,98 @@ def test_same_seed_same_batches_with_0_and_2_workers(scenes, context):
     assert _ids(ds, 0, context, seed=7, epoch=1) != serial
 
 
+def test_a_training_process_needs_no_geopandas(scenes, tmp_path):
+    """read_index(geometry=False) + ChipDataset + a batch, in a fresh process: no geopandas
+    or shapely imported (each DataLoader worker would hold them too)."""
+    items, _, index = scenes
+    chips.write_index(index, tmp_path / "index.parquet")
+    (tmp_path / "items.json").write_text(json.dumps(items))
+    script = f"""
+import json, sys
+from torch.utils.data import DataLoader
+from geolesson import batching, chips
+index = chips.read_index({str(tmp_path / "index.parquet")!r}, geometry=False)
+items = json.load(open({str(tmp_path / "items.json")!r}))
+ds = batching.ChipDataset(index, ("vv", "vh"), items=items)
+batch = next(iter(DataLoader(ds, batch_size=4, collate_fn=batching.collate)))
+assert batch["image"].shape == (4, 2, {CHIP}, {CHIP}), batch["image"].shape
+print(sorted(m for m in ("geopandas", "shapely") if m in sys.modules))
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().splitlines()[-1] == "[]"
+
+
 def _tag_worker(sample):
     return {**sample, "worker": get_worker_info().id}
+
+
+def _blocks_of(index, batch, size=256):
+    rows = index.iloc[batch]
+    return set(zip(rows.item_id, rows.row_off // size, rows.col_off // size))
+
+
+def _split_blocks(index, batches):
+    """Blocks whose chips are in more than one batch."""
+    seen: dict[tuple, int] = {}
+    for b in batches:
+        for block in _blocks_of(index, b):
+            seen[block] = seen.get(block, 0) + 1
+    return sum(n > 1 for n in seen.values())
+
+
+def test_random_block_batches_hold_whole_blocks_in_a_seeded_order():
+    # 2 items of 1536^2 px, 256 px chips, 512 px blocks (the mirror's Sentinel-1 layout):
+    # every block holds 4 chips, so batches of 16 are 4 whole blocks
+    full = pd.DataFrame([{"item_id": f"S1A_{i}", "row_off": r, "col_off": c}
+                         for i in range(2) for r in range(0, 1536, 256) for c in range(0, 1536, 256)])
+    sampler = batching.RandomBlockBatchSampler(full, 16, seed=5)
+    batches = list(sampler)
+    assert len(batches) == len(sampler) == 72 // 16 + 1
+    assert sorted(sum(batches, [])) == list(range(72))
+    assert [len(b) for b in batches] == [16] * 4 + [8]
+    assert _split_blocks(full, [list(b) for b in batches]) == 0
+    assert all(len(_blocks_of(full, b, 512)) == len(b) // 4 for b in batches)
+    assert list(batching.RandomBlockBatchSampler(full, 16, seed=5)) == batches
+    assert list(batching.RandomBlockBatchSampler(full, 16, seed=6)) != batches
+    sampler.set_epoch(1)
+    assert list(sampler) != batches
+    # the blocks come in a random order, not in block order
+    firsts = [min(b) for b in batches]
+    assert firsts != sorted(firsts)
+    # edge blocks of 2 and 1 chips (1500 px: 5 x 5 chips) still give full batches
+    edge = pd.DataFrame([{"item_id": f"S1A_{i}", "row_off": r, "col_off": c}
+                         for i in range(3) for r in range(0, 1280, 256) for c in range(0, 1280, 256)])
+    batches = list(batching.RandomBlockBatchSampler(edge, 16, seed=0))
+    assert sorted(sum(batches, [])) == list(range(75))
+    assert [len(b) for b in batches] == [16] * 4 + [11]
+    assert _split_blocks(edge, batches) <= 1  # only where no whole block fits the last places
+
+
+def test_random_block_batches_go_to_one_worker_each_and_ignore_the_worker_count(scenes):
+    items, _, index = scenes
+    ds = batching.ChipDataset(index, ("vv",), items=items, transform=_tag_worker)
+    sampler = batching.RandomBlockBatchSampler(index, 8, seed=2, block_size=256)
+
+    def served(workers):
+        loader = DataLoader(ds, batch_sampler=sampler, num_workers=workers, collate_fn=batching.collate,
+                            multiprocessing_context="fork" if workers else None)
+        return [(list(b["chip_id"]), set(b["worker"]) if workers else None) for b in loader]
+
+    two = served(2)
+    serial_ds, ds.transform = ds.transform, None
+    serial = [ids for ids, _ in served(0)]
+    ds.transform = serial_ds
+    assert [ids for ids, _ in two] == serial
+    assert all(len(w) == 1 for _, w in two)  # a batch is read by one worker
+    workers_of: dict[tuple, set] = {}
+    by_id = index.set_index("chip_id")
+    for ids, w in two:
+        for chip_id in ids:
+            r = by_id.loc[chip_id]
+            workers_of.setdefault((r.item_id, r.row_off // 256, r.col_off // 256), set()).update(w)
+    split = _split_blocks(index, [[int(index.index[index.chip_id == c][0]) for c in ids] for ids in serial])
+    assert sum(len(w) > 1 for w in workers_of.values()) <= split
 
 
 def test_block_row_sharding_gives_each_block_row_to_one_worker(scenes):
@@ -290,6 +383,10 @@ def test_bad_input(scenes, tmp_path):
         batching.spatial_split(index, gap=-1)
     with pytest.raises(ValueError, match="seed must be an integer >= 0"):
         batching.RandomChipSampler(10, seed=-1)
+    with pytest.raises(ValueError, match="batch_size must be an integer >= 1, not 0"):
+        batching.RandomBlockBatchSampler(index, 0, seed=0)
+    with pytest.raises(ValueError, match="block_size must be an integer >= 1, not 0"):
+        batching.RandomBlockBatchSampler(index, 8, seed=0, block_size=0)
     with pytest.raises(ValueError, match="labels: the label frame has no column 'kind'"):
         batching.ChipDataset(index, ("vv",), items=items, labels=batching.VectorLabels(_labels(), "kind"))
     ds = batching.ChipDataset(index, ("vv",), items=items)

@@ -268,6 +268,9 @@ def test_geoparquet_round_trip(tmp_path, partition):
         assert back[c].dtype == np.int64
     assert str(back["datetime"].dt.tz) == "UTC"
     _same(idx, back)
+    plain = chips.read_index(path, geometry=False)  # for training processes: no geopandas
+    assert type(plain) is pd.DataFrame and "geometry" not in plain.columns
+    pd.testing.assert_frame_equal(plain, pd.DataFrame(idx.drop(columns="geometry")))
 
 
 def test_read_index_missing(tmp_path):
@@ -578,5 +581,8 @@ def test_read_index_of_files_that_are_not_indexes(tmp_path):
         chips.read_index(text)
     plain = tmp_path / "plain.parquet"
     pd.DataFrame({"a": [1, 2]}).to_parquet(plain)
-    with pytest.raises(ValueError, match="plain.parquet is a Parquet file without a GeoParquet geometry"):
-        chips.read_index(plain)
+    for geometry in (True, False):
+        with pytest.raises(ValueError, match="plain.parquet is a Parquet file without a GeoParquet geometry"):
+            chips.read_index(plain, geometry=geometry)
+    with pytest.raises(ValueError, match="notes.parquet is not a Parquet file"):
+        chips.read_index(text, geometry=False)

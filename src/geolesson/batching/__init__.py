@@ -8,8 +8,10 @@ each with its CRS and transform.
 
 - :class:`ChipDataset`: ``dataset[i]`` -> ``{"image" (C, H, W) float32, "mask", "chip_id",
   "crs", "transform", "datetime", ...}``; :class:`VectorLabels` for label polygons.
-- :class:`RandomChipSampler` (seeded by ``(seed, epoch)``), :class:`GridChipSampler` (block
-  order), :class:`BlockRowBatchSampler` (batches sharded to workers by COG block row).
+- :class:`RandomChipSampler` (seeded by ``(seed, epoch)``), :class:`RandomBlockBatchSampler`
+  (random batches of whole COG blocks: each block decoded once, by one worker),
+  :class:`GridChipSampler` (block order), :class:`BlockRowBatchSampler` (batches sharded to
+  workers by COG block row).
 - :func:`collate`: samples -> ``"image"`` ``(B, C, H, W)``, ``"mask"`` ``(B, H, W)``, lists of
   the rest.
 - :func:`spatial_split`: train/val/test by blocks or regions, with a gap; :func:`leakage`.
@@ -33,6 +35,7 @@ from geolesson.batching.samplers import (
     DEFAULT_BLOCK_SIZE,
     BlockRowBatchSampler,
     GridChipSampler,
+    RandomBlockBatchSampler,
     RandomChipSampler,
     block_order,
 )
@@ -46,6 +49,7 @@ __all__ = [
     "ChipDataset",
     "GridChipSampler",
     "Normalize",
+    "RandomBlockBatchSampler",
     "RandomChipSampler",
     "VectorLabels",
     "band_statistics",

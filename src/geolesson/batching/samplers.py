@@ -1,9 +1,10 @@
-"""Samplers over a chip index: seeded random order, block order, and batches sharded to
-DataLoader workers by COG block row. All are ``torch.utils.data.Sampler`` subclasses that
+"""Samplers over a chip index: seeded random order, random batches of whole COG blocks,
+block order, and batches sharded to DataLoader workers by COG block row. All are ``torch.utils.data.Sampler`` subclasses that
 run in the main process and read only the index (no file)."""
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterator
 from typing import Any
 
@@ -77,6 +78,102 @@ class RandomChipSampler(Sampler[int]):
         else:
             order = rng.permutation(self.n)[:self.num_samples]
         return iter(order.tolist())
+
+
+def _block_keys(frame, block_size: int) -> np.ndarray:
+    """An int64 id per row of its COG block (item, block row, block column)."""
+    row_off = np.asarray(frame["row_off"], dtype=np.int64)
+    col_off = np.asarray(frame["col_off"], dtype=np.int64)
+    item = np.unique(np.asarray(frame["item_id"], dtype=str), return_inverse=True)[1]
+    keys = np.stack([item, row_off // block_size, col_off // block_size], axis=1)
+    return np.unique(keys, axis=0, return_inverse=True)[1].reshape(-1)
+
+
+class RandomBlockBatchSampler(Sampler[list[int]]):
+    """Random batches made of whole COG blocks, a new order each epoch: every block is
+    fetched and decoded once per epoch, by one process, with any number of workers.
+
+    A chip of 256 px in a COG of 512 px blocks shares its block with 3 others. In a full
+    permutation (:class:`RandomChipSampler`) those 4 chips land in different batches: with
+    2 DataLoader workers both decode most blocks (each has its own GDAL cache), and when the
+    blocks do not fit the cache (``GDAL_CACHEMAX``) a block is fetched and decoded again for
+    each of its chips. This sampler shuffles *blocks* instead: the blocks (item, block row,
+    block column) in a random order, the chips of each block in a random order, both from
+    ``numpy.random.default_rng([seed, epoch])``; each batch is filled with whole blocks, in
+    that order (a smaller edge block from the next few may fill the last places). So a
+    batch is decoded by one worker and a block only needs to stay in the cache while its
+    own chips are read. The batches depend on ``(seed, epoch)`` only: the same with 0 or
+    any number of workers, under ``fork`` or ``spawn``.
+
+    The price is less randomness inside a batch: its chips come from ``batch_size /
+    chips per block`` blocks, each a neighbourhood of ``block_size`` pixels (4 blocks of 4
+    chips for batches of 16 chips of 256 px in 512 px blocks). torchgeo's
+    ``RandomBatchGeoSampler`` goes further for the same reason (every chip of a batch from
+    one scene). Make ``batch_size`` a multiple of the chips per block: a block with more
+    chips than a batch has room for is split between consecutive batches (and may be
+    decoded by two workers).
+
+    Use it as ``DataLoader(ds, batch_sampler=RandomBlockBatchSampler(index, 16, seed=0),
+    num_workers=2)``; call :meth:`set_epoch` before each epoch.
+
+    Args:
+        index: a chip index or the :class:`ChipDataset` built on it: ``item_id``,
+            ``row_off``, ``col_off`` (pixels of the chip grid, blocks counted from 0).
+        batch_size: chips per batch (>= 1).
+        seed: a non-negative int.
+        block_size: the COG block side in pixels (:data:`~geolesson.batching.samplers.DEFAULT_BLOCK_SIZE`).
+        drop_last: drop the last batch if it is incomplete.
+
+    Raises:
+        ValueError: ``batch_size`` < 1, ``seed`` negative, ``block_size`` < 1 (or not ints).
+    """
+
+    #: How many of the next blocks are tried for the last places of a batch.
+    LOOKAHEAD = 16
+
+    def __init__(self, index: Any, batch_size: int, *, seed: int,
+                 block_size: int = DEFAULT_BLOCK_SIZE, drop_last: bool = False):
+        frame = _index_frame(index)
+        self.batch_size = _check_int("batch_size", batch_size, 1)
+        self.seed = _check_int("seed", seed, 0)
+        self.block_of = _block_keys(frame, _check_int("block_size", block_size, 1))  # per chip
+        self.n_blocks = int(self.block_of.max()) + 1 if len(self.block_of) else 0
+        self.drop_last = bool(drop_last)
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        """Use the order of ``epoch`` (a non-negative int) from the next iteration on."""
+        self.epoch = _check_int("epoch", epoch, 0)
+
+    def __len__(self) -> int:
+        n = len(self.block_of)
+        return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
+
+    def __iter__(self) -> Iterator[list[int]]:
+        rng = np.random.default_rng([self.seed, self.epoch])
+        chips = rng.permutation(len(self.block_of))  # the chips' order inside their blocks
+        rank = rng.permutation(self.n_blocks)  # the blocks' order
+        chips = chips[np.argsort(rank[self.block_of[chips]], kind="stable")]
+        starts = np.flatnonzero(np.diff(self.block_of[chips], prepend=-1))
+        pending = deque(np.split(chips, starts[1:]) if len(chips) else [])
+        batches, current = [], []
+        while pending:
+            room = self.batch_size - len(current)
+            fits = next((j for j in range(min(self.LOOKAHEAD, len(pending)))
+                         if len(pending[j]) <= room), None)
+            if fits is None:  # split the next block: it is larger than the room left
+                block = pending[0]
+                current.extend(block[:room].tolist())
+                pending[0] = block[room:]
+            else:
+                current.extend(pending[fits].tolist())
+                del pending[fits]
+            if len(current) == self.batch_size:
+                batches.append(current)
+                current = []
+        if current and not self.drop_last:
+            batches.append(current)
+        return iter(batches)
 
 
 def block_order(index: Any, block_size: int = DEFAULT_BLOCK_SIZE) -> np.ndarray:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from urllib.parse import quote
@@ -52,33 +53,62 @@ def write_index(gdf, path: str | os.PathLike, partition_by_item: bool = False) -
     return path
 
 
-def read_index(path: str | os.PathLike):
+def read_index(path: str | os.PathLike, *, geometry: bool = True):
     """Read a chip index written by :func:`write_index` (one file, or a partitioned folder).
+
+    Args:
+        path: the ``.parquet`` file or the partitioned folder.
+        geometry: True: a GeoDataFrame with the chips' footprints. False: a plain
+            ``pandas.DataFrame`` of every other column, read with pandas and pyarrow only:
+            what a :class:`~geolesson.batching.ChipDataset` needs, without importing
+            geopandas and shapely (about 100 MB per process, measured with ``psutil``; each
+            DataLoader worker would hold them too).
 
     Returns:
         ``geopandas.GeoDataFrame`` with the CRS and dtypes written (EPSG:4326, int64
-        windows, ``datetime64[us, UTC]``); a folder's parts are concatenated in the order
-        of their folder names, with a fresh ``RangeIndex``.
+        windows, ``datetime64[us, UTC]``), or the ``pandas.DataFrame`` without ``geometry``;
+        a folder's parts are concatenated in the order of their folder names, with a fresh
+        ``RangeIndex``.
 
     Raises:
         FileNotFoundError: ``path`` does not exist, or a folder holds no ``item_id=*/part.parquet``.
         ValueError: a file is not Parquet, or is Parquet without GeoParquet geometry (the
             message names the file).
     """
-    import geopandas as gpd
     import pandas as pd
 
     path = Path(path)
+    read = _read_one if geometry else _read_one_plain
     if path.is_dir():
         parts = sorted(path.glob(f"item_id=*/{_PART}"))
         if not parts:
             raise FileNotFoundError(f"{path} holds no item_id=*/{_PART} files (not a partitioned chip index)")
-        frames = [_read_one(p) for p in parts]
+        frames = [read(p) for p in parts]
         out = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+        if not geometry:
+            return out
+        import geopandas as gpd
+
         return gpd.GeoDataFrame(out, geometry="geometry", crs=frames[0].crs)
     if not path.exists():
         raise FileNotFoundError(f"no chip index at {path}")
-    return _read_one(path)
+    return read(path)
+
+
+def _read_one_plain(path: Path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        schema = pq.read_schema(path)
+    except pa.ArrowInvalid as exc:
+        raise ValueError(f"{path} is not a Parquet file, so not a chip index ({exc})") from exc
+    if b"geo" not in (schema.metadata or {}):
+        raise ValueError(f"{path} is a Parquet file without a GeoParquet geometry column, so "
+                         "not a chip index (write one with write_index)")
+    geo_columns = set(json.loads(schema.metadata[b"geo"])["columns"])
+    columns = [n for n in schema.names if n not in geo_columns]
+    return pq.read_table(path, columns=columns).to_pandas()
 
 
 def _read_one(path: Path):
