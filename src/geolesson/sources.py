@@ -14,6 +14,11 @@ Network waits are bounded in both modes: every HTTP client here connects within
 support (urllib3 ``Retry`` for pystac-client and Planetary Computer tokens,
 ``GDAL_HTTP_MAX_RETRY`` for GDAL), so a dead or black-holed service fails within about 30 s
 with an error naming the URL instead of hanging.
+
+Forked processes (e.g. PyTorch DataLoader workers under ``fork``) open HTTP connections
+of their own: before every ``os.fork`` in a process that imported this module, the
+connections and ``/vsicurl/`` caches GDAL keeps for the forking thread are dropped, so
+that no child reads COGs through its parent's sockets.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import warnings
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -315,6 +321,50 @@ def configure_gdal() -> dict:
     for key, value in options.items():
         os.environ.setdefault(key, value)
     return {k: os.environ[k] for k in options}
+
+
+def _drop_gdal_http_connections() -> bool:
+    """Close the HTTP connections GDAL keeps for ``/vsicurl/`` in this thread, and empty its
+    ``/vsicurl/`` caches (regions, file sizes, directory listings): GDAL's C function
+    ``VSICurlClearCache()`` in the libgdal that rasterio loaded (a rasterio wheel bundles
+    its own), called with ctypes since rasterio does not expose it.
+
+    GDAL keeps one curl multi handle, with its keep-alive connections, per thread and per
+    file system (``cpl_vsil_curl.cpp``: a ``thread_local`` connection cache, cleared by
+    ``ClearCache()``). A forked child is a copy of the forking thread, connection cache
+    included: two DataLoader workers (and the parent) would then write requests to one
+    socket and read each other's responses ("Read failed", "not recognized as being in a
+    supported file format"; tests/test_batching_http.py). Registered below to run in the
+    parent *before* each fork: closing inherited connections in the child instead would
+    send a TLS close_notify through the parent's socket over HTTPS. The price: the
+    parent's next HTTP read reconnects, and the parent and its children fetch again the
+    file headers GDAL had cached, as spawned workers do.
+
+    Returns:
+        True when cleared; False when rasterio is not imported (no GDAL, no connections).
+    """
+    env = sys.modules.get("rasterio._env")
+    if env is None:
+        return False
+    import ctypes
+
+    # dlsym on the extension module also searches the libraries it links (its libgdal);
+    # ctypes.CDLL releases the GIL during the call, so a thread blocked in GDAL cannot deadlock it
+    ctypes.CDLL(env.__file__).VSICurlClearCache()
+    return True
+
+
+def _before_fork() -> None:
+    try:
+        _drop_gdal_http_connections()
+    except Exception as exc:  # noqa: BLE001 - an exception in a fork hook would only be printed
+        warnings.warn(f"could not close GDAL's HTTP connections before a fork ({exc}): forked "
+                      "processes may share them with their parent; start DataLoader workers with "
+                      "multiprocessing_context='spawn'", RuntimeWarning, stacklevel=2)
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(before=_before_fork)
 
 
 def request_counts(mode: str | None = None) -> dict:

@@ -52,10 +52,10 @@ class ChipDataset(Dataset):
     file. Each process opens the files it reads itself, lazily, and a forked DataLoader
     worker forgets its parent's handles (:mod:`geolesson.chips` clears its cache after a
     fork), so the dataset is safe under the ``fork`` and ``spawn`` start methods; it
-    pickles for ``spawn``. Over HTTP, prefer ``spawn`` (``DataLoader(...,
-    multiprocessing_context="spawn")``) once the parent process has read any COG: GDAL
-    keeps its HTTP connections per process, and a forked worker would share the parent's
-    sockets.
+    pickles for ``spawn``. Over HTTP too, even when the parent process has read COGs
+    before: GDAL keeps keep-alive connections per thread, which a forked worker would share
+    with its parent and its siblings (garbled responses), so :mod:`geolesson.sources`
+    closes them in the parent before every fork and each worker opens its own.
 
     Args:
         index: a chip index (:func:`geolesson.chips.chip_index`, filtered, merged or read
