@@ -27,10 +27,10 @@ from geolesson.mirror.s1_build import build_sentinel1
 from geolesson.mirror.scenario import Scenario, load_scenario
 from geolesson.mirror.simulate import World, footprint
 from geolesson.mirror.stac_items import collection_dict, item_dict, item_path
-from geolesson.mirror.write import write_scene
+from geolesson.mirror.write import SceneWriter
 
 _world: World | None = None
-# processes per core allowed for --workers: each holds one scene (up to ~2 GB for the full-size item)
+# processes per core allowed for --workers: each holds one strip of a scene (well under 1 GB)
 WORKERS_PER_CORE = 2
 
 
@@ -56,7 +56,7 @@ def inputs_digest() -> str:
     paths = [data_dir() / SCENARIO_FILE, *sorted(data_dir().glob("rhodes_*.geojson")),
              *sorted(data_dir().glob("*_landcover_true.geojson"))]
     here = Path(__file__).parent
-    paths += [here / f"{m}.py" for m in ("scenario", "simulate", "stac_items", "write", "build",
+    paths += [here / f"{m}.py" for m in ("scenario", "noise", "simulate", "stac_items", "write", "build",
                                           "s1_scenario", "sentinel1", "s1_items", "s1_write", "s1_build")]
     for p in paths:
         h.update(p.name.encode())
@@ -109,11 +109,14 @@ def _simulate_acquisition(index: int, out: Path) -> tuple[list[dict], dict[str, 
     items, written = [], {}
     for crop in sc.tiles:
         tile = sc.tile_for(acq, crop)
-        scene = _world.scene(acq, tile)
         folder = files_dir(out) / item_path(acq, tile)
-        write_scene(folder, scene, tile, sc.epsg)
+        counts = np.zeros(12, dtype=np.int64)
+        # in strips of rows: a whole MGRS tile's scene at once would take ~9 GB
+        with SceneWriter(folder, tile, sc.epsg) as writer:
+            for row, strip in _world.strips(acq, tile):
+                writer.write(row, strip)
+                counts += np.bincount(strip.scl[::2, ::2].ravel(), minlength=12)
         written.update(manifest.records(folder, out))
-        counts = np.bincount(scene.scl[::2, ::2].ravel(), minlength=12)
         items.append(item_dict(sc, acq, tile, footprint(sc, acq, tile), counts, base_url=""))
     return items, written
 

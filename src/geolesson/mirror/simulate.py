@@ -24,6 +24,7 @@ that NDVI, NBR and dNBR land in the ranges reported for the 2023 Rhodes fire.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
 
@@ -31,9 +32,10 @@ import numpy as np
 import rasterio.features
 import shapely
 from pyproj import Transformer
-from scipy import ndimage, special
+from scipy import ndimage
 
 from geolesson._home import data_dir
+from geolesson.mirror.noise import _Y_REF, _hash, fractal_noise, value_noise, white_noise
 from geolesson.mirror.scenario import GSD, Acquisition, Scenario, Tile
 
 BANDS = ("blue", "green", "red", "nir", "swir16", "swir22")
@@ -70,6 +72,11 @@ def sensor_noise_std(reflectance: np.ndarray) -> np.ndarray:
     return NOISE_AT_REFERENCE * np.sqrt(np.clip(reflectance, 0, None) / REFERENCE_REFLECTANCE)
 
 
+# Whole-tile simulation in strips: rows per strip (about 0.5 GB of working arrays for a
+# 10980-pixel-wide tile), and the largest tile whose surface is kept between dates.
+STRIP_ROWS = 512
+CACHED_TILE_PIXELS = 4096 * 4096
+
 SCL_NODATA, SCL_SHADOW, SCL_VEG, SCL_NOTVEG, SCL_WATER, SCL_UNCLASSIFIED = 0, 3, 4, 5, 6, 7
 SCL_CLOUD_MEDIUM, SCL_CLOUD_HIGH, SCL_CIRRUS = 8, 9, 10
 
@@ -100,68 +107,7 @@ class Scene:
     scl: np.ndarray
 
 
-# --- position-anchored noise ----------------------------------------------------------
-# Every random field is a function of the absolute position on the scenario's 10 m grid, so
-# a 2048-pixel crop and a full 10980-pixel tile show the same surface where they overlap.
-
-_Y_REF = 10_000_000.0  # metres: rows are counted southwards from this northing
-_MASK64 = np.uint64(0xFFFFFFFFFFFFFFFF)
-
-
-def _hash(seed: int, key: int, i: np.ndarray, j: np.ndarray) -> np.ndarray:
-    """splitmix64 of (seed, key, i, j): uniform uint64, broadcast over i and j."""
-    with np.errstate(over="ignore"):
-        h = (np.asarray(i, dtype=np.uint64) * np.uint64(0x9E3779B97F4A7C15)) ^ (
-            np.asarray(j, dtype=np.uint64) * np.uint64(0xC2B2AE3D27D4EB4F))
-        h ^= np.uint64((seed * 1_000_003 + key * 7919) & 0xFFFFFFFFFFFF)
-        h ^= h >> np.uint64(30)
-        h *= np.uint64(0xBF58476D1CE4E5B9)
-        h ^= h >> np.uint64(27)
-        h *= np.uint64(0x94D049BB133111EB)
-        h ^= h >> np.uint64(31)
-    return h
-
-
-def _normal(h: np.ndarray) -> np.ndarray:
-    u = ((h >> np.uint64(11)).astype(np.float64) + 0.5) / float(2**53)
-    return special.ndtri(u).astype("float32")
-
-
-_w = np.linspace(0, 1, 100_001)
-_s = _w * _w * (3 - 2 * _w)
-_VALUE_NOISE_STD = float(np.mean((1 - _s) ** 2 + _s**2))  # per axis; 2-D std is this (sqrt of its square)
-
-
-def value_noise(seed: int, key: int, rows: np.ndarray, cols: np.ndarray, spacing: float) -> np.ndarray:
-    """(len(rows), len(cols)) float32, unit-variance smooth noise with features ``spacing`` pixels apart.
-
-    Gaussian values on a lattice of absolute positions, interpolated with smoothstep weights.
-    """
-    r, c = rows / spacing, cols / spacing
-    r0, c0 = np.floor(r).astype(np.int64), np.floor(c).astype(np.int64)
-    wr = (r - r0).astype("float32")
-    wc = (c - c0).astype("float32")
-    wr, wc = wr * wr * (3 - 2 * wr), wc * wc * (3 - 2 * wc)
-    ri = np.arange(r0.min(), r0.max() + 2)
-    ci = np.arange(c0.min(), c0.max() + 2)
-    lattice = _normal(_hash(seed, key, ri[:, None], ci[None, :]))
-    a = lattice[r0 - ri[0]] * (1 - wr)[:, None] + lattice[r0 - ri[0] + 1] * wr[:, None]
-    b = a[:, c0 - ci[0]] * (1 - wc) + a[:, c0 - ci[0] + 1] * wc
-    return (b / _VALUE_NOISE_STD).astype("float32")
-
-
-def fractal_noise(seed: int, key: int, rows: np.ndarray, cols: np.ndarray, spacing: float) -> np.ndarray:
-    """Two octaves of ``value_noise`` (features at ``spacing`` and ``spacing / 2.5``), unit variance."""
-    coarse = value_noise(seed, key, rows, cols, spacing)
-    fine = value_noise(seed, key + 1, rows, cols, max(1.0, spacing / 2.5))
-    return (0.8 * coarse + 0.6 * fine).astype("float32")
-
-
-def white_noise(seed: int, key: int, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
-    """(len(rows), len(cols)) float32 independent standard normal values, one per absolute pixel."""
-    return _normal(_hash(seed, key, rows[:, None], cols[None, :]))
-
-
+@lru_cache(maxsize=8)
 def read_polygon(name: str, epsg: int) -> shapely.Geometry:
     """A polygon from ``data/<name>.geojson`` (EPSG:4326), projected to ``epsg``."""
     import json
@@ -187,31 +133,42 @@ def _inland_distance(epsg: int, region: tuple[float, float, float, float]) -> tu
 
 
 class TileSurface:
-    """The static surface (land, cover, texture, fire) on one tile's 10 m grid."""
+    """The static surface (land, cover, texture, fire) on one tile's 10 m grid, or on the rows
+    ``rows = (start, stop)`` of it (a strip): the strip's arrays equal those rows of the whole
+    tile's, element for element, since every field is anchored to absolute positions and
+    windows around points are located on the whole tile's grid."""
 
-    def __init__(self, scenario: Scenario, tile: Tile):
+    def __init__(self, scenario: Scenario, tile: Tile, rows: tuple[int, int] | None = None):
         self.scenario, self.tile = scenario, tile
-        self.shape = (tile.height, tile.width)
-        self.transform = tile.transform(GSD)
-        self.rows = np.arange(tile.height, dtype=np.int64) + round((_Y_REF - tile.y_max) / GSD)
+        self.row_start, self.row_stop = rows or (0, tile.height)
+        if not 0 <= self.row_start < self.row_stop <= tile.height:
+            raise ValueError(f"rows={rows!r} is not a row range inside the tile's 0..{tile.height}")
+        self.shape = (self.row_stop - self.row_start, tile.width)
+        self.transform = tile.transform(GSD)  # the whole tile's grid: local windows are located on it
+        self.rows = np.arange(self.row_start, self.row_stop, dtype=np.int64) + round((_Y_REF - tile.y_max) / GSD)
         self.cols = np.arange(tile.width, dtype=np.int64) + round(tile.x_min / GSD)
 
     def noise(self, key: int, spacing: float) -> np.ndarray:
         return fractal_noise(self.scenario.seed, key, self.rows, self.cols, spacing)
 
     def rasterize(self, geom: shapely.Geometry) -> np.ndarray:
-        return rasterio.features.rasterize([geom], out_shape=self.shape, transform=self.transform, dtype="uint8") == 1
+        transform = self.transform @ rasterio.Affine.translation(0, self.row_start)
+        return rasterio.features.rasterize([geom], out_shape=self.shape, transform=transform, dtype="uint8") == 1
 
     def local_window(self, x: float, y: float, radius: float) -> tuple[slice, slice, np.ndarray, np.ndarray]:
-        """Row/col slices of the pixels within ``radius`` metres of (x, y), and their centres' offsets in metres."""
+        """Row/col slices (of this surface's arrays) of the pixels within ``radius`` metres of (x, y),
+        and their centres' offsets in metres; located on the whole tile, then cut to the strip."""
         c, r = ~self.transform @ (x, y)
         n = int(np.ceil(radius / GSD)) + 1
-        r0, c0 = min(max(0, int(r) - n), self.shape[0]), min(max(0, int(c) - n), self.shape[1])
-        rs = slice(r0, max(r0, min(self.shape[0], int(r) + n + 1)))  # empty when (x, y) is far off the tile
-        cs = slice(c0, max(c0, min(self.shape[1], int(c) + n + 1)))
-        dy = (np.arange(rs.start, rs.stop) + 0.5 - r) * GSD
+        height, width = self.tile.height, self.tile.width
+        r0, c0 = min(max(0, int(r) - n), height), min(max(0, int(c) - n), width)
+        r1 = max(r0, min(height, int(r) + n + 1))  # empty when (x, y) is far off the tile
+        cs = slice(c0, max(c0, min(width, int(c) + n + 1)))
+        dy = (np.arange(r0, r1) + 0.5 - r) * GSD
         dx = (np.arange(cs.start, cs.stop) + 0.5 - c) * GSD
-        return rs, cs, dy, dx
+        lo = min(max(r0, self.row_start), self.row_stop)
+        hi = max(lo, min(r1, self.row_stop))
+        return slice(lo - self.row_start, hi - self.row_start), cs, dy[lo - r0:hi - r0], dx
 
     @cached_property
     def land(self) -> np.ndarray:
@@ -225,7 +182,8 @@ class TileSurface:
     def cover(self) -> np.ndarray:
         """(H, W) uint8 cover type (WATER, FOREST, SHRUB, GRASS, BARE, BUILT)."""
         dist, x0, y1 = _inland_distance(self.scenario.epsg, self.scenario.region)
-        ri = ((y1 - self.tile.y_max) / INLAND_RES + (np.arange(self.shape[0]) + 0.5) * GSD / INLAND_RES).astype(np.int64)
+        ri = ((y1 - self.tile.y_max) / INLAND_RES
+              + (np.arange(self.row_start, self.row_stop) + 0.5) * GSD / INLAND_RES).astype(np.int64)
         ci = ((self.tile.x_min - x0) / INLAND_RES + (np.arange(self.shape[1]) + 0.5) * GSD / INLAND_RES).astype(np.int64)
         inland = dist[ri[:, None], ci[None, :]]  # metres from the sea
         upland = np.clip(inland / 6000.0, 0, 1) + 0.35 * self.noise(1, 150)
@@ -286,12 +244,30 @@ class World:
 
     def __init__(self, scenario: Scenario):
         self.scenario = scenario
-        self._surfaces: dict[Tile, TileSurface] = {}
+        self._surfaces: dict[tuple[Tile, tuple[int, int] | None], TileSurface] = {}
 
-    def surface_of(self, tile: Tile) -> TileSurface:
-        if tile not in self._surfaces:
-            self._surfaces[tile] = TileSurface(self.scenario, tile)
-        return self._surfaces[tile]
+    def surface_of(self, tile: Tile, rows: tuple[int, int] | None = None) -> TileSurface:
+        """The tile's surface (of the strip ``rows`` only, if given); kept for reuse across dates
+        unless the tile is larger than ``CACHED_TILE_PIXELS`` (a whole MGRS tile's would be GBs)."""
+        key = (tile, rows)
+        if key in self._surfaces:
+            return self._surfaces[key]
+        surface = TileSurface(self.scenario, tile, rows)
+        if tile.width * tile.height <= CACHED_TILE_PIXELS:
+            self._surfaces[key] = surface
+        return surface
+
+    def strips(self, acq: Acquisition, tile: Tile, strip_rows: int = STRIP_ROWS) -> Iterator[tuple[int, Scene]]:
+        """The scene in strips of ``strip_rows`` rows (the last one shorter): (first row, Scene) pairs
+        whose arrays, stacked, equal ``scene(acq, tile)``. Peak memory follows the strip, not the tile.
+
+        Raises:
+            ValueError: ``strip_rows`` is not a positive even number (20 m pixels pair 10 m rows).
+        """
+        if isinstance(strip_rows, bool) or not isinstance(strip_rows, int) or strip_rows <= 0 or strip_rows % 2:
+            raise ValueError(f"strip_rows={strip_rows!r} must be a positive even number of rows")
+        for start in range(0, tile.height, strip_rows):
+            yield start, self.scene(acq, tile, (start, min(tile.height, start + strip_rows)))
 
     def rng(self, *key: int) -> np.random.Generator:
         return np.random.default_rng([self.scenario.seed, *key])
@@ -301,9 +277,9 @@ class World:
         doy = when.timetuple().tm_yday
         return float(np.clip((doy - 152) / (273 - 152), 0, 1))
 
-    def reflectance(self, acq: Acquisition, tile: Tile) -> np.ndarray:
-        """(6, H, W) float32 clear-sky surface reflectance on the acquisition date."""
-        s = self.surface_of(tile)
+    def reflectance(self, acq: Acquisition, tile: Tile, rows: tuple[int, int] | None = None) -> np.ndarray:
+        """(6, H, W) float32 clear-sky surface reflectance on the acquisition date (of ``rows`` only, if given)."""
+        s = self.surface_of(tile, rows)
         d = self.dryness(acq.datetime)
         table = np.array([(1 - d) * np.array(g) + d * np.array(y) for g, y in (SPECTRA[k] for k in range(6))], dtype="float32")
         # a small per-date radiometric wobble (aerosol, sun angle)
@@ -331,10 +307,11 @@ class World:
         cols = np.arange(round(x0 / GSD), round(x1 / GSD), 4, dtype=np.int64)
         return float(np.quantile(self._cloud_field(acq, rows, cols), 1 - acq.cloud_cover / 100.0))
 
-    def clouds(self, acq: Acquisition, tile: Tile, shift: tuple[int, int] = (0, 0)) -> np.ndarray:
-        """(H, W) float32 cloud opacity 0-1 (optionally at positions shifted by ``shift`` pixels);
-        the cloudy fraction (opacity > 0.05) over the crops is the date's cloud cover."""
-        s = self.surface_of(tile)
+    def clouds(self, acq: Acquisition, tile: Tile, shift: tuple[int, int] = (0, 0),
+               rows: tuple[int, int] | None = None) -> np.ndarray:
+        """(H, W) float32 cloud opacity 0-1 (optionally at positions shifted by ``shift`` pixels; of
+        ``rows`` only, if given); the cloudy fraction (opacity > 0.05) over the crops is the date's cloud cover."""
+        s = self.surface_of(tile, rows)
         if acq.cloud_cover <= 0:
             return np.zeros(s.shape, dtype="float32")
         if acq.cloud_cover >= 100:
@@ -343,13 +320,18 @@ class World:
         threshold = self._cloud_threshold(acq)
         return (np.clip(0.05 + (field - threshold) / 1.2, 0, 1) * (field > threshold)).astype("float32")
 
-    def scene(self, acq: Acquisition, tile: Tile) -> Scene:
-        """The acquisition over the tile, with clouds, shadows, nodata and SCL."""
-        s = self.surface_of(tile)
-        refl = self.reflectance(acq, tile)
-        alpha = self.clouds(acq, tile)
+    def scene(self, acq: Acquisition, tile: Tile, rows: tuple[int, int] | None = None) -> Scene:
+        """The acquisition over the tile (over its rows ``rows = (start, stop)`` only, if given),
+        with clouds, shadows, nodata and SCL.
+
+        Raises:
+            ValueError: ``rows`` is not a range inside the tile.
+        """
+        s = self.surface_of(tile, rows)
+        refl = self.reflectance(acq, tile, rows)
+        alpha = self.clouds(acq, tile, rows=rows)
         # a shadow falls where the cloud SHADOW_SHIFT_PX away (towards the sun) is thick
-        caster = self.clouds(acq, tile, shift=(-SHADOW_SHIFT_PX[0], -SHADOW_SHIFT_PX[1]))
+        caster = self.clouds(acq, tile, shift=(-SHADOW_SHIFT_PX[0], -SHADOW_SHIFT_PX[1]), rows=rows)
         shadow = (caster > 0.3) & (alpha <= 0.05)
         noise_key = 1000 + acq.index
         for b in range(6):
@@ -372,7 +354,7 @@ class World:
         scl[(alpha > 0.3) & (alpha <= 0.6)] = SCL_CLOUD_MEDIUM
         scl[alpha > 0.6] = SCL_CLOUD_HIGH
 
-        nodata = partial_orbit_mask(self.scenario, acq, tile)
+        nodata = partial_orbit_mask(self.scenario, acq, tile, rows)
         if nodata.any():
             refl[:, nodata] = np.nan
             scl[nodata] = SCL_NODATA
@@ -387,13 +369,17 @@ def partial_orbit_line(scenario: Scenario, acq: Acquisition, tile: Tile) -> tupl
     return tile.x_min + 0.35 * tile.width * GSD, -0.21
 
 
-def partial_orbit_mask(scenario: Scenario, acq: Acquisition, tile: Tile) -> np.ndarray:
-    """(H, W) bool, True where the tile lies outside the swath on this date."""
+def partial_orbit_mask(scenario: Scenario, acq: Acquisition, tile: Tile,
+                       rows: tuple[int, int] | None = None) -> np.ndarray:
+    """(H, W) bool, True where the tile (its rows ``rows = (start, stop)`` only, if given) lies
+    outside the swath on this date."""
+    start, stop = rows or (0, tile.height)
     line = partial_orbit_line(scenario, acq, tile)
     if line is None:
-        return np.zeros((tile.height, tile.width), dtype=bool)
+        return np.zeros((stop - start, tile.width), dtype=bool)
     a, b = line
-    rows, cols = np.indices((tile.height, tile.width), dtype="float32")
+    rows, cols = np.indices((stop - start, tile.width), dtype="float32")
+    rows += np.float32(start)
     x = tile.x_min + (cols + 0.5) * GSD
     return x < a + b * (rows + 0.5) * GSD
 

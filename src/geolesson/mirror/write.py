@@ -6,8 +6,10 @@ from pathlib import Path
 
 import numpy as np
 import rasterio
+import rasterio.shutil
 from PIL import Image
 from rasterio.crs import CRS
+from rasterio.windows import Window
 
 from geolesson.mirror.scenario import GSD, Tile
 from geolesson.mirror.simulate import BANDS, Scene
@@ -24,20 +26,49 @@ LOSSLESS = dict(compress="DEFLATE", predictor=2, level=6)
 VISUAL = dict(compress="JPEG", quality=90)
 
 
-def write_cog(path: Path, data: np.ndarray, tile: Tile, resolution: float, epsg: int, resampling: str,
-              compression: dict = LOSSLESS) -> None:
-    """Write a (bands, H, W) array as a COG with nodata 0 (``compression``: GDAL COG creation options)."""
-    profile = dict(
-        driver="COG", width=data.shape[2], height=data.shape[1], count=data.shape[0], dtype=data.dtype,
-        crs=CRS.from_epsg(epsg), transform=tile.transform(resolution), nodata=0,
-        blocksize=BLOCKSIZE, **compression,
-        overview_resampling=resampling, overview_count=OVERVIEW_COUNT, bigtiff="NO", num_threads="ALL_CPUS",
-    )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp.tif")
-    with rasterio.open(tmp, "w", **profile) as dst:
-        dst.write(data)
-    tmp.replace(path)
+# GDAL's block cache defaults to 5 % of the machine's RAM (1.2 GB on 24 GB); staging and
+# converting a whole MGRS tile would fill it, so the writer bounds it.
+GDAL_CACHE_MB = 128
+
+
+def cog_profile(resampling: str, compression: dict = LOSSLESS) -> dict:
+    """GDAL COG driver creation options of the mirror's COGs (``compression``: codec options)."""
+    return dict(blocksize=BLOCKSIZE, **compression, overview_resampling=resampling,
+                overview_count=OVERVIEW_COUNT, bigtiff="NO", num_threads="ALL_CPUS")
+
+
+class StagedCog:
+    """A COG written strip by strip: rows go into an uncompressed GeoTIFF beside ``path``
+    (``.<name>.staging.tif``), which :meth:`finish` converts with GDAL's COG driver (the same
+    encoder, options and so bytes as writing the whole array at once) and deletes.
+
+    Memory is a strip plus GDAL's cache, whatever the raster's size.
+    """
+
+    def __init__(self, path: Path, shape: tuple[int, int, int], dtype: str, tile: Tile, resolution: float,
+                 epsg: int, resampling: str, compression: dict = LOSSLESS):
+        self.path, self.options = path, cog_profile(resampling, compression)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.staging = path.with_name(f".{path.stem}.staging.tif")
+        count, height, width = shape
+        self._dst = rasterio.open(self.staging, "w", driver="GTiff", width=width, height=height, count=count,
+                                  dtype=dtype, crs=CRS.from_epsg(epsg), transform=tile.transform(resolution),
+                                  nodata=0)
+
+    def write(self, row: int, data: np.ndarray) -> None:
+        """Write (bands, rows, W) ``data`` from row ``row`` down."""
+        self._dst.write(data, window=Window(0, row, data.shape[2], data.shape[1]))
+
+    def finish(self) -> None:
+        self._dst.close()
+        tmp = self.path.with_suffix(".tmp.tif")
+        rasterio.shutil.copy(self.staging, tmp, driver="COG", **self.options)
+        tmp.replace(self.path)
+        self.staging.unlink()
+
+    def abandon(self) -> None:
+        self._dst.close()
+        self.staging.unlink(missing_ok=True)
 
 
 def to_dn(reflectance: np.ndarray) -> np.ndarray:
@@ -59,21 +90,79 @@ def true_colour(reflectance: np.ndarray) -> np.ndarray:
     return np.where(np.isnan(rgb), 0, tci).astype("uint8")
 
 
+class SceneWriter:
+    """The assets of one item (``stac_items.asset_keys``), written from strips of its scene: B02-B12
+    COGs, SCL.tif (20 m), TCI.tif and thumbnail.jpg in ``folder``.
+
+    Use as a context manager; call :meth:`write` with consecutive strips from row 0 (each an
+    even number of rows, as :meth:`World.strips` gives them). The files appear when the block
+    ends without an error; on an error the staged files are deleted.
+    """
+
+    def __init__(self, folder: Path, tile: Tile, epsg: int):
+        self.folder, self.tile, self.next_row = folder, tile, 0
+        keys = asset_keys(tile)
+        h, w = tile.height, tile.width
+        self._cogs: dict[str, StagedCog] = {}
+        self._bands: dict[str, tuple[int, int]] = {}
+        for key, (fname, _, _, _, _, gsd) in SPECTRAL.items():
+            if key in keys:
+                f = gsd // 10
+                self._bands[fname] = (BANDS.index(key), f)
+                self._cogs[fname] = StagedCog(folder / f"{fname}.tif", (1, h // f, w // f), "uint16", tile, gsd,
+                                              epsg, "average")
+        self._cogs["SCL"] = StagedCog(folder / "SCL.tif", (1, h // 2, w // 2), "uint8", tile, 2 * GSD, epsg, "nearest")
+        if "visual" in keys:
+            self._cogs["TCI"] = StagedCog(folder / "TCI.tif", (3, h, w), "uint8", tile, GSD, epsg, "average", VISUAL)
+        # the thumbnail from every step-th pixel, decimated before the per-pixel colour mapping (the
+        # same pixels as decimating the TCI): a whole tile's full-size TCI would cost GBs of memory
+        self._step = max(1, h // 256)
+        self._thumbnail: list[np.ndarray] = []
+
+    def write(self, row: int, scene: Scene) -> None:
+        """Write the strip ``scene`` of the tile's rows ``row`` .. ``row + its height``.
+
+        Raises:
+            ValueError: the strip does not start where the previous one ended, or has an odd height.
+        """
+        rows = scene.scl.shape[0]
+        if row != self.next_row or rows % 2:
+            raise ValueError(f"strip at row={row} with {rows} rows: expected an even number of rows "
+                             f"from row {self.next_row}")
+        self.next_row += rows
+        for fname, (b, f) in self._bands.items():
+            band = scene.reflectance[b]
+            if f == 2:
+                band = to_20m(band)
+            self._cogs[fname].write(row // f, to_dn(band)[None])
+        self._cogs["SCL"].write(row // 2, scene.scl[None, ::2, ::2])
+        if "TCI" in self._cogs:
+            self._cogs["TCI"].write(row, true_colour(scene.reflectance))
+        first = -row % self._step
+        self._thumbnail.append(true_colour(scene.reflectance[:, first::self._step, ::self._step]))
+
+    def __enter__(self) -> "SceneWriter":
+        self._env = rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB)
+        self._env.__enter__()
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        try:
+            if exc_type is not None or self.next_row != self.tile.height:
+                for cog in self._cogs.values():
+                    cog.abandon()
+                if exc_type is None:
+                    raise ValueError(f"strips ended at row {self.next_row} of {self.tile.height}")
+                return
+            for cog in self._cogs.values():
+                cog.finish()
+        finally:
+            self._env.__exit__(None, None, None)
+        thumbnail = np.concatenate(self._thumbnail, axis=1)
+        Image.fromarray(thumbnail.transpose(1, 2, 0)).save(self.folder / "thumbnail.jpg", quality=85)
+
+
 def write_scene(folder: Path, scene: Scene, tile: Tile, epsg: int) -> None:
-    """The assets of one item (``stac_items.asset_keys``): B02-B12 COGs, SCL.tif (20 m), TCI.tif, thumbnail.jpg."""
-    keys = asset_keys(tile)
-    for key, (fname, _, _, _, _, gsd) in SPECTRAL.items():
-        if key not in keys:
-            continue
-        band = scene.reflectance[BANDS.index(key)]
-        if gsd == 20:
-            band = to_20m(band)
-        write_cog(folder / f"{fname}.tif", to_dn(band)[None], tile, gsd, epsg, "average")
-    write_cog(folder / "SCL.tif", scene.scl[None, ::2, ::2], tile, 2 * GSD, epsg, "nearest")
-    if "visual" in keys:
-        write_cog(folder / "TCI.tif", true_colour(scene.reflectance), tile, GSD, epsg, "average", VISUAL)
-    # the thumbnail from every step-th pixel, decimated before the per-pixel colour mapping (the
-    # same pixels as decimating the TCI): a whole tile's full-size TCI would cost GBs of memory
-    step = max(1, scene.reflectance.shape[1] // 256)
-    thumbnail = true_colour(scene.reflectance[:, ::step, ::step])
-    Image.fromarray(thumbnail.transpose(1, 2, 0)).save(folder / "thumbnail.jpg", quality=85)
+    """The assets of one item from its whole scene (see :class:`SceneWriter`)."""
+    with SceneWriter(folder, tile, epsg) as writer:
+        writer.write(0, scene)
