@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import sys
+import types
+
 import pytest
 
 from geolesson import sources
@@ -89,3 +92,18 @@ def test_configure_gdal_caps_the_block_cache_unless_set(monkeypatch):
     assert sources.configure_gdal()["GDAL_CACHEMAX"] == "128"
     monkeypatch.setenv("GDAL_CACHEMAX", "512")
     assert sources.configure_gdal()["GDAL_CACHEMAX"] == "512"
+
+
+def test_gdal_http_connections_are_dropped_only_where_gdal_is_loaded(monkeypatch):
+    import rasterio  # noqa: F401  (loads GDAL)
+
+    assert sources._drop_gdal_http_connections() is True
+    monkeypatch.delitem(sys.modules, "rasterio._env")
+    assert sources._drop_gdal_http_connections() is False
+
+
+def test_fork_hook_warns_when_it_cannot_drop_the_connections(monkeypatch):
+    # a loaded "GDAL" without VSICurlClearCache (the C library): reported, the fork goes on
+    monkeypatch.setitem(sys.modules, "rasterio._env", types.SimpleNamespace(__file__="libc.so.6"))
+    with pytest.warns(RuntimeWarning, match="multiprocessing_context='spawn'"):
+        sources._before_fork()
