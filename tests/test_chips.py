@@ -478,6 +478,8 @@ def test_mirror_item_partial_orbit(mirror):
 
     import pystac_client
 
+    from geolesson.mirror.scenario import load_scenario
+
     # index 3 of the season starting 2023-06-02 every 5 days: 2023-06-17, a partial-orbit date
     client = pystac_client.Client.open(mirror["api_url"])
     found = list(client.search(collections=["sentinel-2-l2a"], ids=["S2B_35SNV_20230617_0_L2A"]).items())
@@ -487,7 +489,9 @@ def test_mirror_item_partial_orbit(mirror):
     elapsed = time.perf_counter() - t0
     print(f"chip_index on one mirror item: {elapsed * 1000:.0f} ms")
     height, width = found[0].assets["red"].extra_fields["proj:shape"]
-    assert len(idx) == (height // 256) * (width // 256) == 8 * 5
+    crop = next(t for t in load_scenario().tiles if t.mgrs == "35SNV")
+    assert (height, width) == (crop.height, crop.width)
+    assert len(idx) == (height // 256) * (width // 256) >= 28
     assert idx.nodata_fraction.max() > 0 and idx.nodata_fraction.mean() > 0
     da = chips.read_chip(idx.iloc[27], ("red", "swir16"), items=found)
     assert da.shape == (2, 256, 256) and da.dtype == np.float32
