@@ -183,7 +183,12 @@ def test_random_block_batches_hold_whole_blocks_in_a_seeded_order():
     batches = list(batching.RandomBlockBatchSampler(edge, 16, seed=0))
     assert sorted(sum(batches, [])) == list(range(75))
     assert [len(b) for b in batches] == [16] * 4 + [11]
-    assert _split_blocks(edge, batches) <= 1  # only where no whole block fits the last places
+    assert _split_blocks(edge, batches) == 0  # edge blocks of 2 are paired; the 1s come last
+    # a filtered index (chips dropped here and there) still gives whole blocks per batch
+    kept = full.drop(index=np.random.default_rng(0).choice(72, 9, replace=False)).reset_index(drop=True)
+    batches = list(batching.RandomBlockBatchSampler(kept, 16, seed=1))
+    assert sorted(sum(batches, [])) == list(range(63)) and [len(b) for b in batches] == [16] * 3 + [15]
+    assert _split_blocks(kept, batches[:-1]) == 0
 
 
 def test_random_block_batches_go_to_one_worker_each_and_ignore_the_worker_count(scenes):

@@ -4,7 +4,6 @@ run in the main process and read only the index (no file)."""
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Iterator
 from typing import Any
 
@@ -99,19 +98,21 @@ class RandomBlockBatchSampler(Sampler[list[int]]):
     blocks do not fit the cache (``GDAL_CACHEMAX``) a block is fetched and decoded again for
     each of its chips. This sampler shuffles *blocks* instead: the blocks (item, block row,
     block column) in a random order, the chips of each block in a random order, both from
-    ``numpy.random.default_rng([seed, epoch])``; each batch is filled with whole blocks, in
-    that order (a smaller edge block from the next few may fill the last places). So a
-    batch is decoded by one worker and a block only needs to stay in the cache while its
-    own chips are read. The batches depend on ``(seed, epoch)`` only: the same with 0 or
+    ``numpy.random.default_rng([seed, epoch])``; batches are cut from that sequence of whole
+    blocks. So a batch is decoded by one worker and a block only needs to stay in the cache
+    while its own chips are read. Blocks with fewer chips than the fullest (at scene edges,
+    or where an index was filtered) are first packed together into groups of that many
+    chips (first-fit decreasing), which are shuffled in with the full blocks; what cannot
+    be packed comes last. So with ``batch_size`` a multiple of the chips of a full block,
+    no block is split between batches before that last part of the epoch. The batches depend on ``(seed, epoch)`` only: the same with 0 or
     any number of workers, under ``fork`` or ``spawn``.
 
     The price is less randomness inside a batch: its chips come from ``batch_size /
     chips per block`` blocks, each a neighbourhood of ``block_size`` pixels (4 blocks of 4
     chips for batches of 16 chips of 256 px in 512 px blocks). torchgeo's
     ``RandomBatchGeoSampler`` goes further for the same reason (every chip of a batch from
-    one scene). Make ``batch_size`` a multiple of the chips per block: a block with more
-    chips than a batch has room for is split between consecutive batches (and may be
-    decoded by two workers).
+    one scene). Make ``batch_size`` a multiple of the chips per block: otherwise blocks are
+    split between consecutive batches (and may be decoded by two workers).
 
     Use it as ``DataLoader(ds, batch_sampler=RandomBlockBatchSampler(index, 16, seed=0),
     num_workers=2)``; call :meth:`set_epoch` before each epoch.
@@ -127,9 +128,6 @@ class RandomBlockBatchSampler(Sampler[list[int]]):
     Raises:
         ValueError: ``batch_size`` < 1, ``seed`` negative, ``block_size`` < 1 (or not ints).
     """
-
-    #: How many of the next blocks are tried for the last places of a batch.
-    LOOKAHEAD = 16
 
     def __init__(self, index: Any, batch_size: int, *, seed: int,
                  block_size: int = DEFAULT_BLOCK_SIZE, drop_last: bool = False):
@@ -152,27 +150,25 @@ class RandomBlockBatchSampler(Sampler[list[int]]):
     def __iter__(self) -> Iterator[list[int]]:
         rng = np.random.default_rng([self.seed, self.epoch])
         chips = rng.permutation(len(self.block_of))  # the chips' order inside their blocks
-        rank = rng.permutation(self.n_blocks)  # the blocks' order
-        chips = chips[np.argsort(rank[self.block_of[chips]], kind="stable")]
-        starts = np.flatnonzero(np.diff(self.block_of[chips], prepend=-1))
-        pending = deque(np.split(chips, starts[1:]) if len(chips) else [])
-        batches, current = [], []
-        while pending:
-            room = self.batch_size - len(current)
-            fits = next((j for j in range(min(self.LOOKAHEAD, len(pending)))
-                         if len(pending[j]) <= room), None)
-            if fits is None:  # split the next block: it is larger than the room left
-                block = pending[0]
-                current.extend(block[:room].tolist())
-                pending[0] = block[room:]
+        chips = chips[np.argsort(self.block_of[chips], kind="stable")]
+        blocks = np.split(chips, np.flatnonzero(np.diff(self.block_of[chips])) + 1) if len(chips) else []
+        blocks = [blocks[k] for k in rng.permutation(len(blocks))]  # the blocks' order
+        full = max((len(b) for b in blocks), default=0)
+        units = [b for b in blocks if len(b) == full]
+        bins: list[list[np.ndarray]] = []  # first-fit decreasing of the partial blocks
+        for b in sorted((b for b in blocks if len(b) < full), key=len, reverse=True):
+            target = next((x for x in bins if sum(map(len, x)) + len(b) <= full), None)
+            if target is None:
+                bins.append([b])
             else:
-                current.extend(pending[fits].tolist())
-                del pending[fits]
-            if len(current) == self.batch_size:
-                batches.append(current)
-                current = []
-        if current and not self.drop_last:
-            batches.append(current)
+                target.append(b)
+        units += [np.concatenate(x) for x in bins if sum(map(len, x)) == full]
+        tail = [np.concatenate(x) for x in bins if sum(map(len, x)) < full]
+        units = [units[k] for k in rng.permutation(len(units))] + tail
+        order = np.concatenate(units).tolist() if units else []
+        batches = [order[i:i + self.batch_size] for i in range(0, len(order), self.batch_size)]
+        if self.drop_last and batches and len(batches[-1]) < self.batch_size:
+            batches.pop()
         return iter(batches)
 
 
