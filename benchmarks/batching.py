@@ -35,7 +35,8 @@ over --runs rounds, medians printed; with the default GDAL cache and with GDAL_C
 Measured: batches/s of a whole epoch (worker start-up included) and from its first batch on
 ("steady": what persistent workers give after the first epoch); peak RSS of the case's
 process plus its workers (psutil, sampled every 20 ms); HTTP bytes of the epoch (the mirror's
-counters) / bytes of the full-resolution COG tiles the chips cover.
+counters) / bytes of the full-resolution COG tiles the chips cover; CPU seconds of the
+mirror's file server during the case (it shares this machine's cores with the loader).
 
 Fidelity (not timed): what torchgeo's reprojection to one CRS does to the second zone
 (std and mean of valid linear gamma0 against the same files read natively; the first zone
@@ -446,6 +447,22 @@ class Counters:
         return sum(v["bytes"] for path, v in files.items() if any(h.endswith("/" + path) for h in hrefs))
 
 
+class ServerCPU:
+    """CPU seconds of the mirror's API/file server process: on one machine it shares the
+    cores with the loader, which bounds what DataLoader workers can gain."""
+
+    def __init__(self, pid: int | None):
+        import psutil
+
+        self._proc = psutil.Process(pid) if pid else None
+
+    def cpu(self) -> float:
+        if self._proc is None:
+            return float("nan")
+        t = self._proc.cpu_times()
+        return t.user + t.system
+
+
 def select_items(items_json: str | None, per_zone: int) -> list[dict]:
     """Raw item dicts (no pystac migration), found by a STAC search of the mirror's Planetary
     Computer API as chapter 6 does: the first ``per_zone`` by datetime of each CRS (None: all)."""
@@ -518,17 +535,18 @@ def _met(ok: bool) -> str:
 
 
 def report(cases, results, fidelity, tiles, n_items, runs) -> None:
-    keys = ("seconds", "steady_seconds", "batches", "peak_rss", "bytes")
+    keys = ("seconds", "steady_seconds", "batches", "peak_rss", "bytes", "server_cpu")
     med = {c: {k: statistics.median(r[k] for r in results[c]) for k in keys} for c in cases}
     rate = {c: med[c]["batches"] / med[c]["seconds"] for c in cases}
     steady = {c: (med[c]["batches"] - 1) / med[c]["steady_seconds"] for c in cases if med[c]["steady_seconds"]}
     print(f"\n{n_items} Sentinel-1 RTC items (vv + vh) in two UTM zones, batches of {BATCH} x "
           f"({len(BANDS)}, {CHIP}, {CHIP}), median of {runs} fresh processes; "
           f"tile bytes {tiles / 1e6:.1f} MB")
-    print("  batch/s: the whole epoch, starting the workers included; steady: from the first batch on")
+    print("  batch/s: the whole epoch, starting the workers included; steady: from the first batch on;"
+          " server s: CPU seconds of the mirror's file server during the case")
     head = (f"  {'library':<10}{'sampler':<13}{'workers':>7}{'cache':>8}{'batches':>8}{'batch/s':>8}"
             f"{'steady':>7}{'x torchgeo':>11}{'x 0 wkrs':>9}{'steady x0':>10}{'RSS MB':>7}{'x tg RSS':>9}"
-            f"{'bytes/tiles':>12}")
+            f"{'bytes/tiles':>12}{'server s':>9}")
     print(head)
     for c in cases:
         lib, sampler, workers, cache = c
@@ -540,7 +558,8 @@ def report(cases, results, fidelity, tiles, n_items, runs) -> None:
         rss_tg = f"{med[c]['peak_rss'] / med[tg]['peak_rss']:.2f}" if tg in med and lib != "torchgeo" else ""
         print(f"  {lib:<10}{sampler:<13}{workers:>7}{cache:>8}{med[c]['batches']:>8.0f}{rate[c]:>8.1f}"
               f"{steady.get(c, float('nan')):>7.1f}{vs_tg:>11}{vs_zero:>9}{st_zero:>10}"
-              f"{med[c]['peak_rss'] / 1e6:>7.0f}{rss_tg:>9}{med[c]['bytes'] / tiles:>12.3f}")
+              f"{med[c]['peak_rss'] / 1e6:>7.0f}{rss_tg:>9}{med[c]['bytes'] / tiles:>12.3f}"
+              f"{med[c]['server_cpu']:>9.2f}")
     ours = [c for c in cases if c[0] == "geolesson"]
     if ours:
         print("\n".join("  " + line for line in _checks(ours, med, rate, steady, results, tiles)))
@@ -627,6 +646,7 @@ def main() -> None:
     items = select_items(args.items_json, args.items_per_zone)
     hrefs = [i["assets"][b]["href"] for i in items for b in BANDS]
     counters = Counters(args.stats_url)
+    server = ServerCPU(None if args.stats_url else sources.mirror_state(start=False)["api_pid"])
     tiles = tile_bytes(items)
     cases = plan(libs)
     results: dict[tuple, list[dict]] = {c: [] for c in cases}
@@ -643,6 +663,7 @@ def main() -> None:
             for c in cases:
                 lib, sampler, workers, cache = c
                 counters.reset()
+                server_cpu = server.cpu()
                 try:
                     result = run(lib, peer if lib in PEER_CASES else here, CACHES[cache], items_path=str(items_path),
                                  index_path=str(index_path), sampler=sampler, workers=workers)
@@ -653,6 +674,7 @@ def main() -> None:
                     print(f"  run {r + 1}: {lib} {sampler} {workers} workers, cache {cache}: FAILED", file=sys.stderr)
                     continue
                 result["bytes"] = counters.bytes_of(hrefs)
+                result["server_cpu"] = server.cpu() - server_cpu
                 results[c].append(result)
                 print(f"  run {r + 1}: {lib} {sampler} {workers} workers, cache {cache}: "
                       f"{result['batches'] / result['seconds']:.1f} batches/s", file=sys.stderr, flush=True)
