@@ -1,6 +1,7 @@
 """Samplers over a chip index: seeded random order, random batches of whole COG blocks,
-block order, and batches sharded to DataLoader workers by COG block row. All are ``torch.utils.data.Sampler`` subclasses that
-run in the main process and read only the index (no file)."""
+block order, and batches sharded to DataLoader workers by COG block row. All are
+``torch.utils.data.Sampler`` subclasses that run in the main process and read only the
+index (no file)."""
 
 from __future__ import annotations
 
@@ -90,7 +91,7 @@ def _block_keys(frame, block_size: int) -> np.ndarray:
 
 class RandomBlockBatchSampler(Sampler[list[int]]):
     """Random batches made of whole COG blocks, a new order each epoch: every block is
-    fetched and decoded once per epoch, by one process, with any number of workers.
+    decoded once per epoch, by one process, with any number of workers.
 
     A chip of 256 px in a COG of 512 px blocks shares its block with 3 others. In a full
     permutation (:class:`RandomChipSampler`) those 4 chips land in different batches: with
@@ -102,10 +103,12 @@ class RandomBlockBatchSampler(Sampler[list[int]]):
     blocks. So a batch is decoded by one worker and a block only needs to stay in the cache
     while its own chips are read. Blocks with fewer chips than the fullest (at scene edges,
     or where an index was filtered) are first packed together into groups of that many
-    chips (first-fit decreasing), which are shuffled in with the full blocks; what cannot
-    be packed comes last. So with ``batch_size`` a multiple of the chips of a full block,
-    no block is split between batches before that last part of the epoch. The batches depend on ``(seed, epoch)`` only: the same with 0 or
-    any number of workers, under ``fork`` or ``spawn``.
+    chips (best-fit decreasing), which are shuffled in with the full blocks; the groups
+    left short come last, in a random order too, and may be split between batches. So with
+    ``batch_size`` a multiple of the chips of a full block, no block is split before that
+    last part of the epoch (none at all where only scene edges are partial). The batches
+    depend on ``(seed, epoch)`` only: the same with 0 or any number of workers, under
+    ``fork`` or ``spawn``.
 
     The price is less randomness inside a batch: its chips come from ``batch_size /
     chips per block`` blocks, each a neighbourhood of ``block_size`` pixels (4 blocks of 4
@@ -155,15 +158,19 @@ class RandomBlockBatchSampler(Sampler[list[int]]):
         blocks = [blocks[k] for k in rng.permutation(len(blocks))]  # the blocks' order
         full = max((len(b) for b in blocks), default=0)
         units = [b for b in blocks if len(b) == full]
-        bins: list[list[np.ndarray]] = []  # first-fit decreasing of the partial blocks
+        # best-fit decreasing of the partial blocks into groups of `full` chips, by the room
+        # left in each open group (sizes are small integers: linear in the blocks)
+        room: dict[int, list[list[np.ndarray]]] = {r: [] for r in range(1, full)}
         for b in sorted((b for b in blocks if len(b) < full), key=len, reverse=True):
-            target = next((x for x in bins if sum(map(len, x)) + len(b) <= full), None)
-            if target is None:
-                bins.append([b])
+            fit = next((r for r in range(len(b), full) if room[r]), None)
+            group = [b] if fit is None else [*room[fit].pop(), b]
+            left = (full if fit is None else fit) - len(b)
+            if left:
+                room[left].append(group)
             else:
-                target.append(b)
-        units += [np.concatenate(x) for x in bins if sum(map(len, x)) == full]
-        tail = [np.concatenate(x) for x in bins if sum(map(len, x)) < full]
+                units.append(np.concatenate(group))
+        tail = [np.concatenate(g) for r in range(1, full) for g in room[r]]
+        tail = [tail[k] for k in rng.permutation(len(tail))]
         units = [units[k] for k in rng.permutation(len(units))] + tail
         order = np.concatenate(units).tolist() if units else []
         batches = [order[i:i + self.batch_size] for i in range(0, len(order), self.batch_size)]
