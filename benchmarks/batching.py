@@ -55,7 +55,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import subprocess
 import sys
@@ -63,6 +62,8 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+
+import _cases  # benchmarks/_cases.py: this folder is on sys.path when a script runs
 
 COLLECTION = "sentinel-1-rtc"
 BANDS = ("vv", "vh")
@@ -373,7 +374,7 @@ def case_torchgeo_fidelity(items_path: str, **_) -> dict:
             "same_seed_same_chips": [str(q) for q in a] == [str(q) for q in b]}
 
 
-CASES = {name[len("case_"):]: fn for name, fn in globals().items() if name.startswith("case_")}
+CASES = _cases.collect(globals())
 PEER_CASES = {"torchgeo", "xbatcher", "torchgeo_fidelity", "xbatcher_fork"}
 
 
@@ -499,17 +500,8 @@ def tile_bytes(items: list[dict]) -> int:
 
 
 def run(case: str, python: Path, cache: str | None = None, **kwargs) -> dict:
-    from geolesson import sources
-
-    env = {**os.environ, **sources.GDAL_HTTP_OPTIONS}  # the same GDAL settings for every case
-    env.pop("GDAL_CACHEMAX", None)
-    if cache is not None:
-        env["GDAL_CACHEMAX"] = cache
-    args = [str(python), __file__, "--case", case, "--case-args", json.dumps(kwargs)]
-    done = subprocess.run(args, capture_output=True, text=True, env=env)
-    if done.returncode != 0:
-        raise RuntimeError(f"case {case} {kwargs} failed:\n{done.stderr[-3000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    """One case in a fresh process, with GDAL's default block cache or ``cache`` MB."""
+    return _cases.run(__file__, case, python, env={"GDAL_CACHEMAX": cache}, **kwargs)
 
 
 def plan(libs: set[str]) -> list[tuple[str, str, int, str]]:
@@ -628,11 +620,9 @@ def main() -> None:
     # development against S1-like COGs on a stand-in counting file server, not the mirror
     p.add_argument("--items-json", help=argparse.SUPPRESS)
     p.add_argument("--stats-url", help=argparse.SUPPRESS)
-    p.add_argument("--case", help=argparse.SUPPRESS)
-    p.add_argument("--case-args", help=argparse.SUPPRESS)
+    _cases.add_arguments(p)
     args = p.parse_args()
-    if args.case:
-        print(json.dumps(CASES[args.case](**json.loads(args.case_args))))
+    if _cases.dispatch(args, CASES):
         return
     if args.setup:
         setup_peer_venv()
@@ -686,7 +676,7 @@ def main() -> None:
     for c, errors in failures.items():
         print(f"  {' '.join(map(str, c))}: failed in {len(errors)} of {args.runs} runs: {errors[0]}")
     if fork is not None:
-        print(f"\nxbatcher, 2 workers under fork (DataLoader's default on Linux): "
+        print("\nxbatcher, 2 workers under fork (DataLoader's default on Linux): "
               + ("ran" if fork["ok"] else f"failed: {fork['error']}"))
 
 

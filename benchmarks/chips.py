@@ -20,15 +20,15 @@ with more than 50 % nodata; geolesson is asked the same with
 cloud_classes=(1, 3, 8, 9, 10), max_nodata=0.5, and its cloud fraction (over valid pixels)
 is converted with cloud_fraction * (1 - nodata_fraction).
 
-Chip reads, 256 x 256 x 4 bands (red, green, blue, nir), chips per second:
-    ceiling     sequential decode of the 4 bands whole (rasterio, one read each)
+Chip reads, 256 x 256 x 2 bands (red, nir), chips per second:
+    ceiling     sequential decode of the 2 bands whole (rasterio, one read each)
     geolesson   geolesson.chips.read_chips, two rows of chips (one row of 512 blocks) per call
     stacchip    stacchip.chipper.Chipper(indexer, assets=...).chip(x, y) per chip
     rioxarray   per chip and band: rioxarray.open_rasterio(href).isel(...).values
 The peers and geolesson read the same sample (--sample-rows rows of chips from row 20);
 geolesson also reads a full pass (every chip of the index). HTTP bytes come from the
 mirror's counters, divided by the bytes of the COG tiles (full-resolution blocks) of the
-4 bands: all of them, and those the chips touch.
+2 bands: all of them, and those the chips touch.
 
 Targets (issue 4): index >= 5x faster than stacchip and <= 1.5x the floor; chip reads
 >= 2x the best peer and >= 70 % of the ceiling; bytes of a full pass <= 1.05x tile bytes.
@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import subprocess
 import sys
@@ -46,8 +45,11 @@ import tempfile
 import time
 from pathlib import Path
 
+import _cases  # benchmarks/_cases.py: this folder is on sys.path when a script runs
+
 ITEM = "S2A_35SNA_20230831_0_L2A"
-BANDS = ("red", "green", "blue", "nir")
+# the 10 m bands the mirror's full-size item carries at full size (it has no green or blue)
+BANDS = ("red", "nir")
 CHIP = 256
 CLOUD = (1, 3, 8, 9, 10)  # stacchip's Sentinel2Indexer.scl_filter
 FIRST_ROW = 20  # the read sample starts here: row_off 5120, a 512-block boundary
@@ -253,7 +255,7 @@ def case_read_rioxarray(item_path: str, out: str, sample_rows: int, **_) -> dict
     return {"seconds": seconds, "chips": len(sample)}
 
 
-CASES = {name[len("case_"):]: fn for name, fn in globals().items() if name.startswith("case_")}
+CASES = _cases.collect(globals())
 
 
 # ---------------------------------------------------------------------------------------
@@ -276,14 +278,7 @@ def ensure_peer_venv() -> Path:
 
 
 def run(case: str, python: Path, **kwargs) -> dict:
-    from geolesson import sources
-
-    env = {**os.environ, **sources.GDAL_HTTP_OPTIONS}  # the same GDAL settings for every case, peers included
-    args = [str(python), __file__, "--case", case, "--case-args", json.dumps(kwargs)]
-    done = subprocess.run(args, capture_output=True, text=True, env=env)
-    if done.returncode != 0:
-        raise RuntimeError(f"case {case} failed:\n{done.stderr[-3000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return _cases.run(__file__, case, python, **kwargs)
 
 
 def tile_bytes(item):
@@ -351,7 +346,7 @@ def report_reads(med: dict, fetched: dict, chips_read: dict, runs: int, sample_r
     print(f"\nChip reads: {CHIP} x {CHIP} x {len(BANDS)} bands ({', '.join(BANDS)}) over HTTP from the mirror; "
           f"sample = rows {FIRST_ROW}-{FIRST_ROW + sample_rows - 1} of chips; median of {runs} fresh processes")
     print(f"  {'case':<44}{'chips':>6}{'seconds':>9}{'chips/s':>9}{'MB fetched':>12}")
-    for name, label in (("read_ceiling", "sequential decode of the 4 bands (ceiling)"),
+    for name, label in (("read_ceiling", f"sequential decode of the {len(BANDS)} bands (ceiling)"),
                         ("read_geolesson_full", "geolesson read_chips, full pass"),
                         ("read_geolesson", "geolesson read_chips, sample"),
                         ("read_chip_loop", "geolesson read_chip one at a time, sample"),
@@ -378,11 +373,9 @@ def main() -> None:
     p.add_argument("--runs", type=int, default=3)
     p.add_argument("--sample-rows", type=int, default=4, help="rows of chips in the read sample (42 chips each)")
     p.add_argument("--only", choices=("index", "reads"), help="run one half of the benchmark")
-    p.add_argument("--case", help=argparse.SUPPRESS)
-    p.add_argument("--case-args", help=argparse.SUPPRESS)
+    _cases.add_arguments(p)
     args = p.parse_args()
-    if args.case:
-        print(json.dumps(CASES[args.case](**json.loads(args.case_args))))
+    if _cases.dispatch(args, CASES):
         return
 
     import httpx
