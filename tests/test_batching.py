@@ -97,6 +97,51 @@ def test_a_batch_holds_both_crs_with_their_own_transforms(scenes):
     assert len(batch["datetime"]) == 8 and isinstance(batch["datetime"][0], str)
 
 
+def _same_pixels(a, b) -> bool:
+    """Equal bit for bit, NaN where the other is NaN."""
+    a, b = np.asarray(a), np.asarray(b)
+    return a.shape == b.shape and a.tobytes() == b.tobytes()
+
+
+def test_a_batch_read_at_once_equals_the_chips_read_one_by_one_without_a_copy(scenes):
+    items, _, index = scenes
+    ds = batching.ChipDataset(index, ("vv", "vh"), items=items, labels=_labels())
+    picks = [0, 5, 31, 64, 90, len(ds) - 1]  # both zones, nodata edge included
+    samples = ds.__getitems__(picks)
+    assert any(np.isnan(s["image"].numpy()).any() for s in samples)
+    for i, s in zip(picks, samples):
+        one = ds[i]
+        assert _same_pixels(s["image"], one["image"]) and torch.equal(s["mask"], one["mask"])
+        assert {k: v for k, v in s.items() if k not in ("image", "mask")} == \
+            {k: v for k, v in one.items() if k not in ("image", "mask")}
+    batch = batching.collate(samples)
+    assert _same_pixels(batch["image"], np.stack([ds[i]["image"].numpy() for i in picks]))
+    assert batch["image"].data_ptr() == samples[0]["image"].data_ptr()  # the buffer, not a copy
+    # a transform that replaces the images: collate copies them into a new batch
+    ds.transform = lambda s: {**s, "image": s["image"] * 2}
+    doubled = batching.collate(ds.__getitems__(picks))
+    assert _same_pixels(doubled["image"], batch["image"] * 2)
+
+
+def test_chips_over_the_scene_edge_read_like_read_chip(scenes):
+    items, _, _ = scenes
+    edge = chips.chip_index(items[:1], 300, partial="keep")  # 768 x 640: chips past both edges
+    ds = batching.ChipDataset(edge, ("vv", "vh"), items=items)
+    for i, row in enumerate(edge.to_dict("records")):
+        expected = chips.read_chip(row, ("vv", "vh"), items=items).values
+        assert _same_pixels(ds[i]["image"], expected)
+    mixed = ds.__getitems__([0, len(ds) - 1])  # two sizes: one buffer per chip
+    assert [tuple(s["image"].shape) for s in mixed] == [(2, 300, 300), (2, 168, 40)]
+    reader = chips.ItemReader(items[0], ("vv", "vh"))
+    over = {"item_id": items[0]["id"], "row_off": 600, "col_off": 500, "height": 300, "width": 300}
+    out = np.empty((2, 300, 300), dtype=np.float32)
+    reader.read_into((600, 500, 300, 300), out)  # past both edges: the outside is NaN
+    assert _same_pixels(out, chips.read_chip(over, ("vv", "vh"), items=items).values)
+    assert np.isnan(out[:, 168:, :]).all() and np.isnan(out[:, :, 140:]).all()
+    with pytest.raises(ValueError, match=r"out must be float32 \(2, 300, 300\)"):
+        reader.read_into((0, 0, 300, 300), np.empty((2, 300, 300), dtype=np.float64))
+
+
 def _ids(ds, workers, context, seed, epoch=0):
     sampler = batching.RandomChipSampler(ds, seed=seed)
     sampler.set_epoch(epoch)

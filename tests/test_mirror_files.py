@@ -33,6 +33,21 @@ def test_range_request_answers_206_with_exact_bytes(red):
         assert r.content == f.read(1000)
 
 
+def test_ranges_longer_than_a_read_chunk_arrive_whole(mirror, red):
+    from geolesson.mirror.app import FILE_CHUNK_SIZE
+
+    url, path = red
+    size = path.stat().st_size
+    start, end = 17, min(size, 2 * FILE_CHUNK_SIZE + 4099) - 1  # over two chunk boundaries
+    assert end - start + 1 > FILE_CHUNK_SIZE
+    r = httpx.get(url, headers={"Range": f"bytes={start}-{end}"})
+    assert r.status_code == 206 and r.headers["content-range"] == f"bytes {start}-{end}/{size}"
+    whole = httpx.get(url)
+    assert whole.status_code == 200
+    data = path.read_bytes()
+    assert r.content == data[start:end + 1] and whole.content == data
+
+
 def test_window_read_over_http_equals_local_read(red):
     url, path = red
     window = Window(700, 300, 600, 500)  # spans four 512 blocks

@@ -16,7 +16,10 @@ def collate(samples: Sequence[dict]) -> dict:
     """Stack samples of a :class:`~geolesson.batching.ChipDataset` into a batch.
 
     ``"image"`` ``(C, H, W)`` -> ``(B, C, H, W)``, ``"mask"`` and ``"valid"`` ``(H, W)`` ->
-    ``(B, H, W)``, dtypes kept: in a DataLoader worker with
+    ``(B, H, W)``, dtypes kept. Samples that are already the consecutive views of one
+    ``(B, ...)`` buffer (a batch from :meth:`ChipDataset.__getitems__`, unless a transform
+    replaced them) give that buffer, not a copy: the batch shares memory with the samples.
+    Otherwise the tensors are copied: in a DataLoader worker with
     ``torch.utils.data.default_collate`` (which puts the batch in shared memory, so it
     reaches the main process without a copy); in the main process (``num_workers=0``) with
     ``numpy.stack``, because ``torch.stack`` copies with a team of OpenMP threads that
@@ -52,13 +55,33 @@ def collate(samples: Sequence[dict]) -> dict:
             if len(shapes) > 1:
                 raise ValueError(f"collate: {key!r} tensors of different shapes {shapes} cannot be "
                                  "stacked; use chips of one size (chip_index(..., partial='drop'))")
-            if get_worker_info() is None and all(_plain_cpu(v) for v in values):
+            whole = _views_of_one_buffer(values)
+            if whole is not None:
+                batch[key] = whole
+            elif get_worker_info() is None and all(_plain_cpu(v) for v in values):
                 batch[key] = torch.from_numpy(np.stack([v.numpy() for v in values]))
             else:
                 batch[key] = default_collate(values)
         else:
             batch[key] = values
     return batch
+
+
+def _views_of_one_buffer(values: Sequence) -> torch.Tensor | None:
+    """The ``(B, ...)`` tensor whose ``B`` consecutive sub-tensors ``values`` are (as
+    :meth:`ChipDataset.__getitems__` reads a batch), or None: nothing to stack."""
+    first = values[0]
+    if not isinstance(first, torch.Tensor) or not _plain_cpu(first):
+        return None
+    storage, n = first.untyped_storage(), first.numel()
+    if storage.nbytes() != len(values) * n * first.element_size():
+        return None
+    for k, v in enumerate(values):
+        if (not isinstance(v, torch.Tensor) or v.dtype != first.dtype or v.shape != first.shape
+                or not v.is_contiguous() or v.storage_offset() != k * n or not _plain_cpu(v)
+                or v.untyped_storage().data_ptr() != storage.data_ptr()):
+            return None
+    return first.new_empty(0).set_(storage, 0, (len(values), *first.shape))
 
 
 def _plain_cpu(value) -> bool:

@@ -43,7 +43,7 @@ class ChipDataset(Dataset):
 
     A map-style dataset (``len(ds)``, ``ds[i]``) for a ``torch.utils.data.DataLoader``.
     Chip ``i`` is row ``i`` of ``index`` (in order). Its pixels are read with one windowed
-    read per asset (:func:`geolesson.chips.read_chip_array`) from the item's COGs, on the
+    read per asset (:class:`geolesson.chips.ItemReader`, one per item) from the item's COGs, on the
     item's grid and in its CRS: **never reprojected or resampled**, so chips of different
     UTM zones and collections keep their own pixels and can share one batch
     (:func:`geolesson.batching.collate`).
@@ -119,6 +119,12 @@ class ChipDataset(Dataset):
         self._labels = _labels(labels, self._rows, self._items)
         self.transform = transform
         self._vectors: dict[int, Any] = {}  # per CRS, filled lazily in each process
+        self._readers: dict[tuple, chips.ItemReader] = {}  # per item, filled lazily
+
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        state["_vectors"], state["_readers"] = {}, {}  # rebuilt in each worker
+        return state
 
     def __len__(self) -> int:
         return len(self._rows)
@@ -134,25 +140,60 @@ class ChipDataset(Dataset):
             sample = self.transform(sample)
         return sample
 
+    def __getitems__(self, indices: Sequence[int]) -> list[dict]:
+        """Samples ``indices`` (what a ``DataLoader`` asks for, one batch at a time), with
+        the transform. Chips of one size are read into one ``(B, C, H, W)`` buffer and
+        each ``"image"`` is a view of it, which :func:`~geolesson.batching.collate` then
+        returns without copying; the pixels are those of ``dataset[i]``."""
+        rows = [self._row(i) for i in indices]
+        sizes = {(r["height"], r["width"]) for r in rows}
+        channels = {len(self._assets_of(r["collection"])) for r in rows}
+        if len(sizes) != 1 or len(channels) != 1:  # not stackable: one buffer per chip
+            samples = [self._sample(r) for r in rows]
+        else:
+            (height, width), (c,) = sizes.pop(), channels
+            images = torch.empty((len(rows), c, height, width), dtype=torch.float32)
+            samples = [self._sample(r, image) for r, image in zip(rows, images)]
+        if self.transform is not None:
+            samples = [self.transform(s) for s in samples]
+        return samples
+
     def read(self, i: int) -> dict:
         """Sample ``i`` without the transform (what :func:`band_statistics` reads)."""
+        return self._sample(self._row(i))
+
+    def _row(self, i: Any) -> dict:
         if not isinstance(i, (int, np.integer)) or isinstance(i, bool):
             raise TypeError(f"a ChipDataset is indexed by an int, not {type(i).__name__}")
         if not -len(self._rows) <= i < len(self._rows):
             raise IndexError(f"chip {i} is out of range for a dataset of {len(self._rows)} chips")
-        row = self._rows[int(i)]  # negative i counts from the end, as for a list
-        assets = self._assets_of(row["collection"])
-        chip = chips.read_chip_array(row, assets, items=self._items,
-                                     reference_asset=row.get("reference_asset"))
-        sample = {"image": torch.from_numpy(chip.data), "chip_id": row["chip_id"],
-                  "item_id": row["item_id"], "crs": chip.epsg,
-                  "transform": tuple(float(v) for v in tuple(chip.transform)[:6]),
+        return self._rows[int(i)]  # negative i counts from the end, as for a list
+
+    def _reader(self, row: dict) -> chips.ItemReader:
+        key = (row["item_id"], row["collection"], row.get("reference_asset"))
+        reader = self._readers.get(key)
+        if reader is None:
+            reader = self._readers[key] = chips.ItemReader(
+                self._items[row["item_id"]], self._assets_of(row["collection"]),
+                reference_asset=row.get("reference_asset"))
+        return reader
+
+    def _sample(self, row: dict, image: torch.Tensor | None = None) -> dict:
+        """The sample of ``row``, its pixels read into ``image`` (a new tensor if None)."""
+        reader = self._reader(row)
+        if image is None:
+            image = torch.empty((len(reader.plans), row["height"], row["width"]), dtype=torch.float32)
+        window = (row["row_off"], row["col_off"], row["height"], row["width"])
+        reader.read_into(window, image.numpy())
+        transform = reader.transform(row["row_off"], row["col_off"])
+        sample = {"image": image, "chip_id": row["chip_id"], "item_id": row["item_id"],
+                  "crs": reader.epsg, "transform": tuple(float(v) for v in tuple(transform)[:6]),
                   "datetime": row["datetime"]}
         if self._labels is not None:
-            sample["mask"] = torch.from_numpy(self._mask(row, chip))
+            sample["mask"] = torch.from_numpy(self._mask(row, transform, reader.epsg))
         return sample
 
-    def _mask(self, row: dict, chip: chips.ChipArray) -> np.ndarray:
+    def _mask(self, row: dict, transform: Any, epsg: int) -> np.ndarray:
         shape = (row["height"], row["width"])
         if isinstance(self._labels, str):
             labels = chips.read_chip_array(row, (self._labels,), items=self._items,
@@ -163,16 +204,16 @@ class ChipDataset(Dataset):
             return labels.astype(np.int64)
         from rasterio.features import rasterize
 
-        vectors = self._vectors.get(chip.epsg)
+        vectors = self._vectors.get(epsg)
         if vectors is None:  # the vectors (never the image) in the chip's CRS, once per process
             import shapely
 
-            frame = self._labels.frame.to_crs(epsg=chip.epsg)
+            frame = self._labels.frame.to_crs(epsg=epsg)
             geoms = np.asarray(frame.geometry.values, dtype=object)
             values = np.asarray(frame[self._labels.column], dtype=np.int64)
-            vectors = self._vectors[chip.epsg] = (geoms, values, shapely.STRtree(geoms))
+            vectors = self._vectors[epsg] = (geoms, values, shapely.STRtree(geoms))
         geoms, values, tree = vectors
-        t = chip.transform
+        t = transform
         box = (t.c, t.f + shape[0] * t.e, t.c + shape[1] * t.a, t.f)
         # in frame order: where polygons overlap, the later one wins (as in rasterize)
         hits = np.sort(tree.query(_box(box), predicate="intersects"))

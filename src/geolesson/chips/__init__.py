@@ -17,7 +17,8 @@ The three steps:
    area is ordinary (geo)pandas (``idx[idx.cloud_fraction < 0.1]``, ``idx.cx[...]``,
    ``idx[idx.intersects(aoi)]``).
 3. :func:`read_chip` / :func:`read_chips`: index rows -> ``xarray.DataArray`` in physical
-   units (reflectance, or e.g. gamma0), NaN nodata; :func:`read_chip_array` -> NumPy.
+   units (reflectance, or e.g. gamma0), NaN nodata; :func:`read_chip_array` -> NumPy;
+   :class:`ItemReader`: chips of one item into a caller's buffer, its grids parsed once.
 
 Grid conventions (all on each item's own projected grid, no resampling of the 10 m bands):
 
@@ -44,13 +45,21 @@ Data flow: this package imports :mod:`geolesson.sources` (GDAL HTTP options) and
 from geolesson.chips.archive import ArchiveReport, index_archive
 from geolesson.chips.grid import DEFAULT_REFERENCE_ASSETS
 from geolesson.chips.index import INDEX_COLUMNS, STATISTICS, chip_id, chip_index
-from geolesson.chips.reads import ChipArray, close_datasets, read_chip, read_chip_array, read_chips
+from geolesson.chips.reads import (
+    ChipArray,
+    ItemReader,
+    close_datasets,
+    read_chip,
+    read_chip_array,
+    read_chips,
+)
 from geolesson.chips.storage import read_index, write_index
 
 __all__ = [
     "ArchiveReport",
     "DEFAULT_REFERENCE_ASSETS",
     "INDEX_COLUMNS",
+    "ItemReader",
     "STATISTICS",
     "ChipArray",
     "chip_id",

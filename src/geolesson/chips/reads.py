@@ -18,7 +18,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from geolesson import sources
-from geolesson.chips.grid import _epsg, _find_item, _Grid, _reference_asset
+from geolesson.chips.grid import _epsg, _find_item, _Grid, _item_dict, _reference_asset
 from geolesson.indices import reflectance
 
 _local = threading.local()
@@ -110,6 +110,9 @@ class _Plan:
         bands = self.grid.asset.get("raster:bands") or [{}]
         nodata = bands[0].get("nodata")
         self.fill = 0 if nodata is None else float(nodata)
+        self.nodata = None if nodata is None else float(nodata)
+        # read straight into a float32 buffer (rasterio checks the file's dtype when read)
+        self.direct = self.k == 1 and not _has_scale(self.grid.asset)
 
     def span(self, off: int, size: int) -> tuple[int, int]:
         """Asset pixels [a0, a1) covering reference pixels [off, off + size)."""
@@ -127,6 +130,92 @@ class _Plan:
         up = np.repeat(np.repeat(block, self.k, axis=0), self.k, axis=1)
         dr, dc = row_off - r0 * self.k, col_off - c0 * self.k
         return up[dr:dr + height, dc:dc + width]
+
+
+class ItemReader:
+    """Reads chips of one item into a caller's float32 buffer, its grids prepared once.
+
+    :func:`read_chip_array` parses the item's ``proj:*`` fields and checks its grids for
+    every chip; a dataset that reads thousands of chips of few items keeps one reader per
+    item instead (:class:`geolesson.batching.ChipDataset`). The pixels are the same:
+    each asset's window read on the item's own grid, physical values, NaN nodata.
+
+    Args:
+        item: a ``pystac.Item`` or STAC item dict.
+        assets: asset keys, in channel order.
+        reference_asset: the asset whose grid the chip windows are on (None: the first of
+            ``DEFAULT_REFERENCE_ASSETS`` the item has).
+
+    Attributes:
+        epsg: the item's EPSG code (int).
+        ref: the reference grid (``height``, ``width``, ``transform`` in metres of ``epsg``).
+
+    Raises:
+        ValueError: as :func:`read_chip` (a missing asset or ``proj:*`` field, grids that
+            do not line up).
+    """
+
+    def __init__(self, item: Any, assets: Sequence[str], reference_asset: str | None = None):
+        d = _item_dict(item)
+        self.item_id = d.get("id")
+        self.ref = _Grid(d, _reference_asset(d, reference_asset), "reference_asset")
+        self.epsg = _epsg(d, self.ref.asset)
+        self.plans = [_Plan(d, key, self.ref) for key in _assets_tuple(assets)]
+
+    def transform(self, row_off: int, col_off: int):
+        """The ``affine.Affine`` of the chip whose window starts at (row_off, col_off)."""
+        return _chip_transform(self.ref, row_off, col_off)
+
+    def read_into(self, window: tuple[int, int, int, int], out: np.ndarray) -> None:
+        """Write the chip ``window`` = (row_off, col_off, height, width) of the reference
+        grid into ``out``, float32 ``(len(assets), height, width)``, C-contiguous.
+
+        A float32 asset on the reference grid, window inside the raster, no ``scale``
+        (Sentinel-1 RTC gamma0) is read straight into ``out`` and its nodata set to NaN
+        in place; any other asset as :func:`read_chip` reads it (scaled, upsampled,
+        padded with NaN outside the raster).
+
+        Raises:
+            ValueError: the window is empty or wholly outside the item, or ``out`` has
+                another shape or dtype.
+            OSError: a file cannot be opened or read (the message names its href).
+        """
+        row_off, col_off, height, width = window
+        if out.shape != (len(self.plans), height, width) or out.dtype != np.float32:
+            raise ValueError(f"out must be float32 {(len(self.plans), height, width)}, not "
+                             f"{out.dtype} {out.shape}")
+        _check_window(window, self.ref, self.item_id)
+        for j, plan in enumerate(self.plans):
+            if plan.direct and _read_direct(plan, row_off, col_off, height, width, out[j]):
+                continue
+            r0, r1 = plan.span(row_off, height)
+            c0, c1 = plan.span(col_off, width)
+            data = _read_window(plan.grid.href, r0, r1, c0, c1, plan.fill)
+            _scaler(data, plan.grid.asset)(plan.cut(data, r0, c0, row_off, col_off, height, width), out[j])
+
+
+def _read_direct(plan: _Plan, row_off: int, col_off: int, height: int, width: int,
+                 out: np.ndarray) -> bool:
+    """Read a window of a float32 asset straight into ``out`` (True), or leave it to the
+    general path (False: another dtype, or a window over the raster's edge)."""
+    import rasterio
+    from rasterio.windows import Window
+
+    href = plan.grid.href
+    ds = _open(href)
+    if (ds.dtypes[0] != "float32" or row_off < 0 or col_off < 0 or row_off + height > ds.height
+            or col_off + width > ds.width):
+        return False
+    try:
+        with rasterio.Env(**sources.GDAL_HTTP_OPTIONS):
+            ds.read(1, window=Window(col_off, row_off, width, height), out=out)
+    except Exception as exc:
+        _cache().pop(href, None)
+        raise OSError(f"could not read {href!r} (rows {row_off}:{row_off + height}, cols "
+                      f"{col_off}:{col_off + width}): {exc}") from exc
+    if plan.nodata is not None and not math.isnan(plan.nodata):
+        out[out == plan.nodata] = np.nan
+    return True
 
 
 def _window(row: Any) -> tuple[int, int, int, int]:
