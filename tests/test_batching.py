@@ -276,6 +276,11 @@ def test_block_row_sharding_gives_each_block_row_to_one_worker(scenes):
             served.setdefault((row.item_id, row.row_off // 256), set()).add(worker)
     assert len(served) == 4 * 3 and all(len(w) == 1 for w in served.values())
     assert {w for ws in served.values() for w in ws} == {0, 1}
+    # each worker's block rows are one contiguous run of block order, of half the chips
+    owners = [served[key].pop() for key in sorted(served)]
+    assert owners == sorted(owners)
+    shares = [sum(len(b) for b in sampler.batches[w::2]) for w in (0, 1)]
+    assert abs(shares[0] - shares[1]) <= 5  # a 256-px block row of this index has 5 chips
     # block order: chips of one 256 block follow each other
     order = batching.block_order(index, 256)
     blocks = [(index.item_id.iloc[p], index.row_off.iloc[p] // 256, index.col_off.iloc[p] // 256) for p in order]

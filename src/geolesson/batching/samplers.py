@@ -226,10 +226,14 @@ class BlockRowBatchSampler(Sampler[list[int]]):
     (item, ``row_off // block_size``) belong to worker ``k % num_workers``: each block row
     goes to one worker, so no two workers decode the same COG block, and each worker reads
     its block rows in block order (its GDAL cache holds the blocks its next chips need).
-    Block rows are dealt to workers greedily, largest first, to the worker with the fewest
-    chips, so the workers get nearly equal shares. When one worker's share ends before the
-    others', the rest of the batches still go out round robin (a few blocks may then be
-    decoded twice at the very end).
+    The block rows, in block order, are cut into ``num_workers`` contiguous runs of nearly
+    equal chips (to within a block row), one per worker: a worker reads its files and
+    blocks in file order, so what GDAL reads ahead over HTTP after a block row (it doubles
+    its requests on consecutive reads) is the next block row this worker needs, not one
+    of another worker's. Dealing block rows out in turn sent 1.12x the tiles' bytes with 2
+    workers, contiguous runs 1.00x (``benchmarks/batching.py``). When one worker's share
+    ends before the others', the rest of the batches still go out round robin (a few
+    blocks may then be decoded twice at the very end).
 
     Use it as ``DataLoader(ds, batch_sampler=BlockRowBatchSampler(index, 16,
     num_workers=2), num_workers=2)``; with ``num_workers=0`` it yields the batches of
@@ -256,12 +260,15 @@ class BlockRowBatchSampler(Sampler[list[int]]):
         groups: dict[tuple, list[int]] = {}
         for pos, item, br in zip(order.tolist(), items.tolist(), block_rows.tolist()):
             groups.setdefault((item, br), []).append(pos)
-        load = [0] * shares
+        # contiguous runs: worker w gets the block rows whose chips start in the w-th
+        # 1/num_workers of the epoch's chips (in block order); the midpoint rule balances
+        # runs to within a block row
+        total = sum(len(g) for g in groups.values())
         owner: dict[tuple, int] = {}
-        for key in sorted(groups, key=lambda k: (-len(groups[k]), k)):
-            w = int(np.argmin(load))
-            owner[key] = w
-            load[w] += len(groups[key])
+        before = 0
+        for key, group in groups.items():  # insertion order: block order
+            owner[key] = min(shares - 1, int((before + len(group) / 2) * shares // max(total, 1)))
+            before += len(group)
         per_worker: list[list[list[int]]] = []
         for w in range(shares):
             chips_w = [p for key in groups if owner[key] == w for p in groups[key]]  # block order
