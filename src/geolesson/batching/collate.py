@@ -17,7 +17,7 @@ def collate(samples: Sequence[dict]) -> dict:
 
     ``"image"`` ``(C, H, W)`` -> ``(B, C, H, W)``, ``"mask"`` and ``"valid"`` ``(H, W)`` ->
     ``(B, H, W)``, dtypes kept. Samples that are already the consecutive views of one
-    ``(B, ...)`` buffer (a batch from :meth:`ChipDataset.__getitems__`, unless a transform
+    ``(B, ...)`` buffer (a batch from ``ChipDataset.__getitems__``, unless a transform
     replaced them) give that buffer, not a copy: the batch shares memory with the samples.
     Otherwise the tensors are copied: in a DataLoader worker with
     ``torch.utils.data.default_collate`` (which puts the batch in shared memory, so it
@@ -69,7 +69,7 @@ def collate(samples: Sequence[dict]) -> dict:
 
 def _views_of_one_buffer(values: Sequence) -> torch.Tensor | None:
     """The ``(B, ...)`` tensor whose ``B`` consecutive sub-tensors ``values`` are (as
-    :meth:`ChipDataset.__getitems__` reads a batch), or None: nothing to stack."""
+    ``ChipDataset.__getitems__`` reads a batch), or None: nothing to stack."""
     first = values[0]
     if not isinstance(first, torch.Tensor) or not _plain_cpu(first):
         return None

@@ -48,7 +48,7 @@ class ChipDataset(Dataset):
     UTM zones and collections keep their own pixels and can share one batch
     (:func:`geolesson.batching.collate`).
 
-    A ``DataLoader`` asks for a batch at once (:meth:`__getitems__`): its chips are read into
+    A ``DataLoader`` asks for a batch at once (``__getitems__``): its chips are read into
     one ``(B, C, H, W)`` tensor that :func:`~geolesson.batching.collate` passes on without
     a copy. Each item's grids are parsed once per process (:class:`~geolesson.chips.ItemReader`).
 
