@@ -138,8 +138,10 @@ def test_chips_over_the_scene_edge_read_like_read_chip(scenes):
     reader.read_into((600, 500, 300, 300), out)  # past both edges: the outside is NaN
     assert _same_pixels(out, chips.read_chip(over, ("vv", "vh"), items=items).values)
     assert np.isnan(out[:, 168:, :]).all() and np.isnan(out[:, :, 140:]).all()
-    with pytest.raises(ValueError, match=r"out must be float32 \(2, 300, 300\)"):
+    with pytest.raises(ValueError, match=r"out must be a C-contiguous float32 array of shape \(2, 300, 300\)"):
         reader.read_into((0, 0, 300, 300), np.empty((2, 300, 300), dtype=np.float64))
+    with pytest.raises(ValueError, match="not C-contiguous"):
+        reader.read_into((0, 0, 300, 300), np.empty((2, 300, 600), dtype=np.float32)[:, :, ::2])
 
 
 def _ids(ds, workers, context, seed, epoch=0):

@@ -177,13 +177,15 @@ class ItemReader:
 
         Raises:
             ValueError: the window is empty or wholly outside the item, or ``out`` has
-                another shape or dtype.
+                another shape or dtype, or is not C-contiguous.
             OSError: a file cannot be opened or read (the message names its href).
         """
         row_off, col_off, height, width = window
-        if out.shape != (len(self.plans), height, width) or out.dtype != np.float32:
-            raise ValueError(f"out must be float32 {(len(self.plans), height, width)}, not "
-                             f"{out.dtype} {out.shape}")
+        if (out.shape != (len(self.plans), height, width) or out.dtype != np.float32
+                or not out.flags.c_contiguous):
+            raise ValueError(f"out must be a C-contiguous float32 array of shape "
+                             f"{(len(self.plans), height, width)}, not {out.dtype} {out.shape}"
+                             f"{'' if out.flags.c_contiguous else ' (not C-contiguous)'}")
         _check_window(window, self.ref, self.item_id)
         for j, plan in enumerate(self.plans):
             if plan.direct and _read_direct(plan, row_off, col_off, height, width, out[j]):
