@@ -191,16 +191,16 @@ def _tag_worker(sample):
     return {**sample, "worker": get_worker_info().id}
 
 
-def _blocks_of(index, batch, size=256):
+def _blocks_of(index, batch, size):
     rows = index.iloc[batch]
     return set(zip(rows.item_id, rows.row_off // size, rows.col_off // size))
 
 
-def _split_blocks(index, batches):
-    """Blocks whose chips are in more than one batch."""
+def _split_blocks(index, batches, size):
+    """Blocks of ``size`` px whose chips are in more than one batch."""
     seen: dict[tuple, int] = {}
     for b in batches:
-        for block in _blocks_of(index, b):
+        for block in _blocks_of(index, b, size):
             seen[block] = seen.get(block, 0) + 1
     return sum(n > 1 for n in seen.values())
 
@@ -215,7 +215,7 @@ def test_random_block_batches_hold_whole_blocks_in_a_seeded_order():
     assert len(batches) == len(sampler) == 72 // 16 + 1
     assert sorted(sum(batches, [])) == list(range(72))
     assert [len(b) for b in batches] == [16] * 4 + [8]
-    assert _split_blocks(full, [list(b) for b in batches]) == 0
+    assert _split_blocks(full, [list(b) for b in batches], 512) == 0
     assert all(len(_blocks_of(full, b, 512)) == len(b) // 4 for b in batches)
     assert list(batching.RandomBlockBatchSampler(full, 16, seed=5)) == batches
     assert list(batching.RandomBlockBatchSampler(full, 16, seed=6)) != batches
@@ -230,12 +230,12 @@ def test_random_block_batches_hold_whole_blocks_in_a_seeded_order():
     batches = list(batching.RandomBlockBatchSampler(edge, 16, seed=0))
     assert sorted(sum(batches, [])) == list(range(75))
     assert [len(b) for b in batches] == [16] * 4 + [11]
-    assert _split_blocks(edge, batches) == 0  # edge blocks of 2 are paired; the 1s come last
+    assert _split_blocks(edge, batches, 512) == 0  # edge blocks of 2 are paired; the 1s come last
     # a filtered index (chips dropped here and there) still gives whole blocks per batch
     kept = full.drop(index=np.random.default_rng(0).choice(72, 9, replace=False)).reset_index(drop=True)
     batches = list(batching.RandomBlockBatchSampler(kept, 16, seed=1))
     assert sorted(sum(batches, [])) == list(range(63)) and [len(b) for b in batches] == [16] * 3 + [15]
-    assert _split_blocks(kept, batches[:-1]) == 0
+    assert _split_blocks(kept, batches[:-1], 512) == 0
 
 
 def test_random_block_batches_go_to_one_worker_each_and_ignore_the_worker_count(scenes):
@@ -260,7 +260,7 @@ def test_random_block_batches_go_to_one_worker_each_and_ignore_the_worker_count(
         for chip_id in ids:
             r = by_id.loc[chip_id]
             workers_of.setdefault((r.item_id, r.row_off // 256, r.col_off // 256), set()).update(w)
-    split = _split_blocks(index, [[int(index.index[index.chip_id == c][0]) for c in ids] for ids in serial])
+    split = _split_blocks(index, [[int(index.index[index.chip_id == c][0]) for c in ids] for ids in serial], 256)
     assert sum(len(w) > 1 for w in workers_of.values()) <= split
 
 

@@ -138,7 +138,6 @@ class RandomBlockBatchSampler(Sampler[list[int]]):
         self.batch_size = _check_int("batch_size", batch_size, 1)
         self.seed = _check_int("seed", seed, 0)
         self.block_of = _block_keys(frame, _check_int("block_size", block_size, 1))  # per chip
-        self.n_blocks = int(self.block_of.max()) + 1 if len(self.block_of) else 0
         self.drop_last = bool(drop_last)
         self.epoch = 0
 

@@ -65,21 +65,28 @@ def _open(href: str):
     return ds
 
 
-def _read_window(href: str, row0: int, row1: int, col0: int, col1: int, fill: Any) -> np.ndarray:
-    """Band 1 of ``href``, rows [row0, row1) x cols [col0, col1), native dtype; parts outside
-    the raster are ``fill``. OSError naming the href if the read fails."""
+def _read(href: str, r0: int, r1: int, c0: int, c1: int, out: np.ndarray | None = None) -> np.ndarray:
+    """Band 1 of ``href``, rows [r0, r1) x cols [c0, c1) inside the raster, native dtype (into
+    ``out`` if given). OSError naming the href if the read fails."""
     import rasterio
     from rasterio.windows import Window
 
     ds = _open(href)
-    r0, r1 = max(row0, 0), min(row1, ds.height)
-    c0, c1 = max(col0, 0), min(col1, ds.width)
     try:
         with rasterio.Env(**sources.GDAL_HTTP_OPTIONS):
-            data = ds.read(1, window=Window(c0, r0, max(c1 - c0, 0), max(r1 - r0, 0)))
+            return ds.read(1, window=Window(c0, r0, max(c1 - c0, 0), max(r1 - r0, 0)), out=out)
     except Exception as exc:
         _cache().pop(href, None)
         raise OSError(f"could not read {href!r} (rows {r0}:{r1}, cols {c0}:{c1}): {exc}") from exc
+
+
+def _read_window(href: str, row0: int, row1: int, col0: int, col1: int, fill: Any) -> np.ndarray:
+    """Band 1 of ``href``, rows [row0, row1) x cols [col0, col1), native dtype; parts outside
+    the raster are ``fill``. OSError naming the href if the read fails."""
+    ds = _open(href)
+    r0, r1 = max(row0, 0), min(row1, ds.height)
+    c0, c1 = max(col0, 0), min(col1, ds.width)
+    data = _read(href, r0, r1, c0, c1)
     if (r0, r1, c0, c1) != (row0, row1, col0, col1):
         pad = ((r0 - row0, row1 - r1), (c0 - col0, col1 - c1))
         data = np.pad(data, [(max(a, 0), max(b, 0)) for a, b in pad], constant_values=fill)
@@ -200,21 +207,11 @@ def _read_direct(plan: _Plan, row_off: int, col_off: int, height: int, width: in
                  out: np.ndarray) -> bool:
     """Read a window of a float32 asset straight into ``out`` (True), or leave it to the
     general path (False: another dtype, or a window over the raster's edge)."""
-    import rasterio
-    from rasterio.windows import Window
-
-    href = plan.grid.href
-    ds = _open(href)
+    ds = _open(plan.grid.href)
     if (ds.dtypes[0] != "float32" or row_off < 0 or col_off < 0 or row_off + height > ds.height
             or col_off + width > ds.width):
         return False
-    try:
-        with rasterio.Env(**sources.GDAL_HTTP_OPTIONS):
-            ds.read(1, window=Window(col_off, row_off, width, height), out=out)
-    except Exception as exc:
-        _cache().pop(href, None)
-        raise OSError(f"could not read {href!r} (rows {row_off}:{row_off + height}, cols "
-                      f"{col_off}:{col_off + width}): {exc}") from exc
+    _read(plan.grid.href, row_off, row_off + height, col_off, col_off + width, out=out)
     if plan.nodata is not None and not math.isnan(plan.nodata):
         out[out == plan.nodata] = np.nan
     return True

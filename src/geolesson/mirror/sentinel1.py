@@ -53,7 +53,7 @@ from pyproj import Transformer
 
 from geolesson._home import data_dir
 from geolesson.mirror.s1_scenario import PIXEL_SPACING, Area, Pass, S1Scenario
-from geolesson.mirror.noise import value_noise, white_noise
+from geolesson.mirror.noise import _Y_REF, value_noise, white_noise
 
 NODATA = -32768.0  # Planetary Computer's RTC nodata (raster:bands)
 LOOKS = 4.4  # equivalent number of looks of IW GRDH (sar:looks_equivalent_number)
@@ -70,7 +70,6 @@ GAMMA0_DB = {
 LEAF_ON_GAIN_DB = (1.0, 2.0)  # vegetation VV, VH at full leaf-out
 WIND_MAX_DB = 3.0  # water VV on the windiest date (VH gains half of it)
 
-_Y_REF = 10_000_000.0  # metres: rows are counted southwards from this northing (as in noise.py)
 SPECKLE_BLOCK = 512  # speckle is drawn in blocks of the absolute grid, so crops agree
 
 
