@@ -52,8 +52,8 @@ import shapely
 from pyproj import Transformer
 
 from geolesson._home import data_dir
-from geolesson.mirror.s1_scenario import PIXEL_SPACING, Area, Pass, S1Scenario
 from geolesson.mirror.noise import _Y_REF, value_noise, white_noise
+from geolesson.mirror.s1_scenario import PIXEL_SPACING, Area, Pass, S1Scenario
 
 NODATA = -32768.0  # Planetary Computer's RTC nodata (raster:bands)
 LOOKS = 4.4  # equivalent number of looks of IW GRDH (sar:looks_equivalent_number)
