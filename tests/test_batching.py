@@ -165,9 +165,10 @@ def test_same_seed_same_batches_with_0_and_2_workers(scenes, context):
     assert _ids(ds, 0, context, seed=7, epoch=1) != serial
 
 
-def test_a_training_process_needs_no_geopandas(scenes, tmp_path):
-    """read_index(geometry=False) + ChipDataset + a batch, in a fresh process: no geopandas
-    or shapely imported (each DataLoader worker would hold them too)."""
+def test_a_training_process_needs_no_geopandas_or_pyproj(scenes, tmp_path):
+    """read_index(geometry=False) + ChipDataset + a batch, in a fresh process: no geopandas,
+    shapely or pyproj imported (each DataLoader worker would hold them too, and pyproj's import
+    was 60-80 ms of the first batch)."""
     items, _, index = scenes
     chips.write_index(index, tmp_path / "index.parquet")
     (tmp_path / "items.json").write_text(json.dumps(items))
@@ -180,7 +181,7 @@ items = json.load(open({str(tmp_path / "items.json")!r}))
 ds = batching.ChipDataset(index, ("vv", "vh"), items=items)
 batch = next(iter(DataLoader(ds, batch_size=4, collate_fn=batching.collate)))
 assert batch["image"].shape == (4, 2, {CHIP}, {CHIP}), batch["image"].shape
-print(sorted(m for m in ("geopandas", "shapely") if m in sys.modules))
+print(sorted(m for m in ("geopandas", "shapely", "pyproj") if m in sys.modules))
 """
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
