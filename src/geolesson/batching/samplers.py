@@ -278,7 +278,6 @@ class BlockRowBatchSampler(Sampler[list[int]]):
         self.batches: list[list[int]] = []
         for k in range(max((len(b) for b in per_worker), default=0)):
             self.batches.extend(b[k] for b in per_worker if k < len(b))
-        self.owner = {f"{item}:{br}": w for (item, br), w in owner.items()}
 
     def __len__(self) -> int:
         return len(self.batches)
