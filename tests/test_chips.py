@@ -455,6 +455,13 @@ def test_crs_not_in_metres(tmp_path):
         chips.chip_index(item2)
 
 
+def test_unknown_epsg_code(tmp_path, capfd):
+    item, _ = make_item(tmp_path, epsg_field=("proj:epsg", 999999), with_swir=False)
+    with pytest.raises(ValueError, match="EPSG code 999999 is not a known CRS"):
+        chips.chip_index(item)
+    assert "ERROR" not in capfd.readouterr().err  # GDAL's own message is not printed as well
+
+
 def test_item_without_proj(tmp_path):
     item, _ = make_item(tmp_path, epsg_field=None, with_swir=False)
     with pytest.raises(ValueError, match="no proj:epsg or proj:code"):
