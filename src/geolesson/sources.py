@@ -67,13 +67,15 @@ GDAL_HTTP_OPTIONS = {
     "GDAL_HTTP_LOW_SPEED_TIME": "6",
     "GDAL_HTTP_LOW_SPEED_LIMIT": "1",
     "GDAL_HTTP_TIMEOUT": "60",
-    # /vsicurl/ fetches whole chunks (16 KB by default) around each byte range, and after
-    # consecutive reads up to 128 chunks ahead: blocks read in random order (or by several
-    # DataLoader workers) fetch bytes nobody reads. Measured on the mirror's Sentinel-1 COGs
-    # (512 px blocks of ~550 KB; benchmarks/batching.py, random whole blocks): 1.06x the
-    # blocks' bytes with 16 KB, 1.05x (1.07x with 2 workers) with 4 KB, 1.01x with 1 KB; but
-    # with 1 KB an epoch in block order needs 472 requests instead of 280 and runs ~15 %
-    # slower against the mirror's ~2 ms per request, so 4 KB
+    # /vsicurl/ fetches whole chunks (16 KB by default) around each byte range, and doubles
+    # its request (while under 100 chunks) on each read that starts where the last one
+    # ended: blocks read in random order (or by several DataLoader workers) fetch bytes
+    # nobody reads.
+    # Measured on the mirror's Sentinel-1 COGs (512 px blocks of ~550 KB; benchmarks/
+    # batching.py, random whole blocks): 1.06x the blocks' bytes with 16 KB, 1.05x (1.07x
+    # with 2 workers) with 4 KB, 1.01x with 1 KB; but with 1 KB an epoch in block order
+    # makes 472 requests instead of 280 and a 0-worker epoch of that benchmark's data
+    # takes 1.91-1.95 s instead of 1.61-1.64 s, so 4 KB
     "CPL_VSIL_CURL_CHUNK_SIZE": "4096",
 }
 

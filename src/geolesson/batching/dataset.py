@@ -38,6 +38,14 @@ class VectorLabels:
     all_touched: bool = False
 
 
+def _float32_buffer(shape: tuple[int, ...]) -> torch.Tensor:
+    """An uninitialized float32 tensor for chip pixels, allocated by NumPy, not torch.empty:
+    for 16 x (2, 256, 256) the peak RSS of a grid epoch (benchmarks/batching.py,
+    GDAL_CACHEMAX=64) was 474 MB against 625 MB, and faster (NumPy asks the kernel for huge
+    pages for large arrays)."""
+    return torch.from_numpy(np.empty(shape, dtype=np.float32))
+
+
 class ChipDataset(Dataset):
     """Chips of a chip index as tensors, read on demand, each on its item's own grid.
 
@@ -156,10 +164,7 @@ class ChipDataset(Dataset):
             samples = [self._sample(r) for r in rows]
         else:
             (height, width), (c,) = sizes.pop(), channels
-            # NumPy's allocator, not torch.empty: for 16 x (2, 256, 256) float32 the peak RSS of a
-            # grid epoch (benchmarks/batching.py, GDAL_CACHEMAX=64) was 474 MB against 625 MB,
-            # and faster (NumPy asks the kernel for huge pages for large arrays)
-            images = torch.from_numpy(np.empty((len(rows), c, height, width), dtype=np.float32))
+            images = _float32_buffer((len(rows), c, height, width))
             samples = [self._sample(r, image) for r, image in zip(rows, images)]
         if self.transform is not None:
             samples = [self.transform(s) for s in samples]
@@ -189,7 +194,7 @@ class ChipDataset(Dataset):
         """The sample of ``row``, its pixels read into ``image`` (a new tensor if None)."""
         reader = self._reader(row)
         if image is None:
-            image = torch.from_numpy(np.empty((len(reader.plans), row["height"], row["width"]), dtype=np.float32))
+            image = _float32_buffer((len(reader.plans), row["height"], row["width"]))
         window = (row["row_off"], row["col_off"], row["height"], row["width"])
         reader.read_into(window, image.numpy())
         transform = reader.transform(row["row_off"], row["col_off"])
@@ -200,7 +205,7 @@ class ChipDataset(Dataset):
             sample["mask"] = torch.from_numpy(self._mask(row, transform, reader.epsg))
         return sample
 
-    def _mask(self, row: dict, transform: Any, epsg: int) -> np.ndarray:
+    def _mask(self, row: dict, t: Any, epsg: int) -> np.ndarray:
         shape = (row["height"], row["width"])
         if isinstance(self._labels, str):
             labels = chips.read_chip_array(row, (self._labels,), items=self._items,
@@ -220,7 +225,6 @@ class ChipDataset(Dataset):
             values = np.asarray(frame[self._labels.column], dtype=np.int64)
             vectors = self._vectors[epsg] = (geoms, values, shapely.STRtree(geoms))
         geoms, values, tree = vectors
-        t = transform
         box = (t.c, t.f + shape[0] * t.e, t.c + shape[1] * t.a, t.f)
         # in frame order: where polygons overlap, the later one wins (as in rasterize)
         hits = np.sort(tree.query(_box(box), predicate="intersects"))

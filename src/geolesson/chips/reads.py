@@ -116,8 +116,8 @@ class _Plan:
         self.k = round(k)
         bands = self.grid.asset.get("raster:bands") or [{}]
         nodata = bands[0].get("nodata")
-        self.fill = 0 if nodata is None else float(nodata)
         self.nodata = None if nodata is None else float(nodata)
+        self.fill = 0 if self.nodata is None else self.nodata  # outside the raster
         # read straight into a float32 buffer (rasterio checks the file's dtype when read)
         self.direct = self.k == 1 and not _has_scale(self.grid.asset)
 
