@@ -122,9 +122,9 @@ def main() -> int:
     ap.add_argument("--cells", action="store_true", help="also print the three cells with the highest peaks")
     args = ap.parse_args()
 
-    from geolesson.mirror import service
+    from geolesson import mirror
 
-    service.start(log=lambda *_: None)
+    mirror.start(log=lambda *_: None)
     print(f"MEM_LIMIT={args.mem_limit} for the kernels; budget {BUDGET_MIB:.0f} MiB (1.8 GiB); "
           f"RSS sampled every {INTERVAL_S * 1000:.0f} ms")
     print(f"{'chapter':<26}{'peak MiB':>10}{'kernel tree':>13}{'mirror':>9}{'wall s':>9}  within budget")

@@ -15,16 +15,15 @@ from rasterio.transform import from_origin
 @pytest.fixture(scope="session")
 def mirror():
     """The running mirror's state (URLs, ports); started here if it was not running, stopped after."""
-    from geolesson.mirror import service
-    from geolesson.mirror.build import is_built
+    from geolesson import mirror
 
-    if not is_built():
+    if not mirror.is_built():
         pytest.fail("the mirror's data is not built: run `make test` (it builds it) or `geolesson mirror build`")
-    was_up, _ = service.status()
-    state = service.start(log=lambda *_: None)
+    was_up, _ = mirror.status()
+    state = mirror.start(log=lambda *_: None)
     yield state
     if not was_up:
-        service.stop(log=lambda *_: None)
+        mirror.stop(log=lambda *_: None)
 
 
 @pytest.fixture(scope="session")
@@ -51,9 +50,9 @@ def local_items():
     """The mirror's items as built on disk (hrefs relative to the file server root)."""
     import json
 
-    from geolesson.mirror.build import stac_dir
+    from geolesson.mirror.layout import collection_dir
 
-    with open(stac_dir() / "items.ndjson") as f:
+    with open(collection_dir("sentinel-2-l2a") / "items.ndjson") as f:
         return [json.loads(line) for line in f]
 
 
@@ -62,10 +61,9 @@ def local_s1_items():
     """The mirror's sentinel-1-rtc items as built on disk (hrefs relative to the file server root)."""
     import json
 
-    from geolesson.mirror.build import stac_dir
-    from geolesson.mirror.s1_build import STAC_SUBDIR
+    from geolesson.mirror.layout import collection_dir
 
-    with open(stac_dir() / STAC_SUBDIR / "items.ndjson") as f:
+    with open(collection_dir("sentinel-1-rtc") / "items.ndjson") as f:
         return [json.loads(line) for line in f]
 
 

@@ -54,7 +54,7 @@ def ctx(tmp_path_factory):
 
     import pandas as pd
 
-    from geolesson.mirror.build import stac_dir
+    from geolesson.mirror.layout import stac_dir
 
     pd.DataFrame({"item_id": ["a"], "row_off": [0]}).to_parquet(tmp / "no_geometry.parquet")
     asset = {"href": "x/B04.tif", "raster:bands": [{"scale": 0.0001, "offset": -0.1, "nodata": 0}]}
@@ -98,11 +98,11 @@ def _dask(a):
 
 def _from_env(what):
     from geolesson import _home, sources
-    from geolesson.mirror import database, service
+    from geolesson.mirror.server import database, ports
 
     return {
-        "api_port": lambda: service.default_port("api"),
-        "pg_port": lambda: service.default_port("pg"),
+        "api_port": lambda: ports.default_port("api"),
+        "pg_port": lambda: ports.default_port("pg"),
         "root": _home.project_root,
         "home": _home.mirror_home,
         "bindir": database.find_bindir,

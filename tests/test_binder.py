@@ -125,7 +125,7 @@ def learner():
             trap.chmod(0o755)
         # reuse what this checkout already has: mirror data built from the same inputs, MathJax
         from geolesson._home import mirror_home
-        from geolesson.mirror.build import is_built
+        from geolesson.mirror import is_built
 
         linked = []
         if is_built():
@@ -226,7 +226,7 @@ def test_make_in_a_conda_environment_never_needs_apt(learner):
         out = learner.run("make", "install", "mirror")
         assert str(prefix) in out.stdout and not learner.trapped(), (out.stdout, learner.trapped())
         assert (prefix / ".geolesson-installed").exists()
-        found = learner.run("python", "-c", "from geolesson.mirror.database import find_bindir; print(find_bindir())")
+        found = learner.run("python", "-c", "from geolesson.mirror.server.database import find_bindir; print(find_bindir())")
         assert found.stdout.strip() == str(prefix / "bin")
     finally:
         learner.env = saved

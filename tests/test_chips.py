@@ -485,7 +485,7 @@ def test_mirror_item_partial_orbit(mirror):
 
     import pystac_client
 
-    from geolesson.mirror.scenario import load_scenario
+    from geolesson.mirror.sentinel2.scenario import load_scenario
 
     # index 3 of the season starting 2023-06-02 every 5 days: 2023-06-17, a partial-orbit date
     client = pystac_client.Client.open(mirror["api_url"])

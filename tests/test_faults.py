@@ -40,7 +40,7 @@ def api_pids(home: Path) -> list[int]:
     found = []
     for p in psutil.process_iter(["cmdline", "status"]):
         cmd = p.info["cmdline"] or []
-        if "geolesson.mirror.app" in cmd and str(home) in cmd and p.info["status"] != psutil.STATUS_ZOMBIE:
+        if "geolesson.mirror.server.app" in cmd and str(home) in cmd and p.info["status"] != psutil.STATUS_ZOMBIE:
             found.append(p.pid)
     return found
 
@@ -198,7 +198,7 @@ def test_a_start_killed_halfway_is_finished_by_the_next(running):
 def test_interrupted_build_leaves_the_data_and_the_mirror_working(running):
     import httpx
 
-    from geolesson.mirror.build import is_built
+    from geolesson.mirror import is_built
 
     home = mirror_home()
     build = subprocess.Popen([sys.executable, "-m", "geolesson.cli", "mirror", "build", "--force"],
@@ -222,7 +222,7 @@ def test_interrupted_build_leaves_the_data_and_the_mirror_working(running):
 
 @pytest.mark.parametrize("workers", ["-1", "0", "1000", "two"])
 def test_bad_workers_are_refused_before_anything_is_deleted(running, workers):
-    from geolesson.mirror.build import is_built
+    from geolesson.mirror import is_built
 
     r = geolesson("mirror", "build", "--force", "--workers", workers)
     assert r.returncode == 2 and "--workers" in r.stderr and workers in r.stderr
@@ -269,7 +269,7 @@ def test_start_names_missing_and_truncated_files(damaged_home):
 
 
 def test_build_does_not_call_damaged_data_up_to_date(damaged_home, monkeypatch):
-    from geolesson.mirror.build import data_problems, is_built
+    from geolesson.mirror.layout import data_problems, is_built
 
     home, deleted, truncated, _ = damaged_home
     assert not is_built(home)
@@ -296,7 +296,7 @@ def test_inspect_calls_a_truncated_cog_invalid(damaged_home):
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="acting as another OS account (runuser) needs root")
 def test_another_account_cannot_connect(running):
-    from geolesson.mirror.database import Cluster
+    from geolesson.mirror.server.database import Cluster
 
     home = mirror_home()
     cluster = Cluster(home)

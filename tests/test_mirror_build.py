@@ -32,8 +32,8 @@ def tiny_checkout(tmp_path, monkeypatch):
 
 
 def test_builds_are_byte_identical_verified_and_repaired(tiny_checkout):
-    from geolesson.mirror.build import build, is_built
-    from geolesson.mirror.verify import verify
+    from geolesson.mirror import is_built, verify
+    from geolesson.mirror.build import build
 
     home = tiny_checkout
     build(workers=1, log=lambda *_: None)
@@ -58,3 +58,22 @@ def test_builds_are_byte_identical_verified_and_repaired(tiny_checkout):
     assert any("damaged" in line and f"missing: {tifs[0]}" in line for line in said)
     assert victim.is_file() and is_built(home)
     assert (home / "stac" / "build.json").read_bytes() == first
+
+
+def test_inputs_digest_covers_every_module_the_build_runs():
+    """The digest hashes the package's files, not a list: each module a build imports is in it."""
+    import subprocess
+    import sys
+
+    from geolesson.mirror import layout
+
+    code = ("import sys, geolesson.mirror.build; "
+            "print('\\n'.join(m.__file__ for n, m in sys.modules.items() if n.startswith('geolesson.mirror')))")
+    loaded = {Path(f) for f in subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                                              check=True).stdout.split()}
+    package = Path(layout.__file__).parent
+    hashed = set(layout.data_code())
+    makers = {p for p in loaded if p.relative_to(package).parts[0] not in ("server", "layout.py", "__init__.py")}
+    assert {"simulation.py", "writing.py", "items.py", "scenario.py", "noise.py"} <= {p.name for p in makers}
+    assert makers <= hashed
+    assert not any("server" in p.relative_to(package).parts for p in hashed)  # serving never shapes the data

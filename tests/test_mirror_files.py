@@ -13,7 +13,7 @@ import rasterio
 from rasterio.windows import Window
 
 from geolesson import sources
-from geolesson.mirror.build import files_dir
+from geolesson.mirror.layout import files_dir
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +34,7 @@ def test_range_request_answers_206_with_exact_bytes(red):
 
 
 def test_ranges_longer_than_a_read_chunk_arrive_whole(mirror, red):
-    from geolesson.mirror.app import FILE_CHUNK_SIZE
+    from geolesson.mirror.server.app import FILE_CHUNK_SIZE
 
     url, path = red
     size = path.stat().st_size

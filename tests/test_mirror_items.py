@@ -57,8 +57,8 @@ def test_mirror_cogs_pass_cog_validate(mirror, local_items):
 
 
 def test_simulated_data_are_licensed_and_described_as_simulated():
-    from geolesson.mirror.scenario import load_scenario
-    from geolesson.mirror.stac_items import collection_dict
+    from geolesson.mirror.sentinel2.scenario import load_scenario
+    from geolesson.mirror.sentinel2.items import collection_dict
 
     collection = collection_dict(load_scenario())
     assert collection["license"] == "CC-BY-4.0"  # an SPDX id, not "proprietary": the data are ours
@@ -69,8 +69,8 @@ def test_simulated_data_are_licensed_and_described_as_simulated():
 
 def test_full_size_items_carry_only_the_assets_read_at_full_size(local_items):
     """The data budget: whole-tile items have red, nir, swir22, scl and thumbnail; crops have all."""
-    from geolesson.mirror.build import files_dir
-    from geolesson.mirror.stac_items import FULL_SIZE_ASSETS
+    from geolesson.mirror.layout import files_dir
+    from geolesson.mirror.sentinel2.items import FULL_SIZE_ASSETS
 
     full = [it for it in local_items if it["assets"]["red"]["proj:shape"] == [10980, 10980]]
     crops = [it for it in local_items if it not in full]

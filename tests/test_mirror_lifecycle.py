@@ -73,7 +73,7 @@ def test_stale_state_is_cleaned_up(mirror):
 
 
 def test_busy_port_gets_a_free_one(mirror):
-    from geolesson.mirror.service import default_port
+    from geolesson.mirror.server.ports import default_port
 
     DEFAULT_API_PORT = default_port("api")
     geolesson("mirror", "stop")

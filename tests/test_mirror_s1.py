@@ -17,9 +17,9 @@ from pyproj import Transformer
 
 from geolesson import sources
 from geolesson._home import data_dir
-from geolesson.mirror.build import files_dir
-from geolesson.mirror.s1_items import item_id
-from geolesson.mirror.s1_scenario import load_s1_scenario
+from geolesson.mirror.layout import files_dir
+from geolesson.mirror.sentinel1.items import item_id
+from geolesson.mirror.sentinel1.scenario import load_s1_scenario
 
 COLLECTION = "sentinel-1-rtc"
 OSAKA_BBOX = [135.45, 34.63, 135.55, 34.70]

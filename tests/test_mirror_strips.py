@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from geolesson.mirror import simulate
-from geolesson.mirror.scenario import GSD, Tile, load_scenario
-from geolesson.mirror.write import SceneWriter, write_scene
+from geolesson.mirror.sentinel2 import simulation
+from geolesson.mirror.sentinel2.scenario import GSD, Tile, load_scenario
+from geolesson.mirror.sentinel2.writing import SceneWriter, write_scene
 
 
 @pytest.fixture(scope="module")
@@ -27,13 +27,13 @@ def test_strips_of_the_burnt_cloudy_crop_equal_the_whole_scene(scenario):
     tile = scenario.tiles[0]
     acq = next(a for a in scenario.acquisitions
                if a.datetime.date() > scenario.fire_last_day and 10 < a.cloud_cover < 50)
-    whole = simulate.World(scenario).scene(acq, tile)
+    whole = simulation.World(scenario).scene(acq, tile)
     # the scar, a village and cloud shadows all cross strip boundaries (every 334 rows)
-    surface = simulate.World(scenario).surface_of(tile)
-    for mask in (surface.burn_scar, surface.cover == simulate.BUILT, whole.scl == simulate.SCL_SHADOW):
+    surface = simulation.World(scenario).surface_of(tile)
+    for mask in (surface.burn_scar, surface.cover == simulation.BUILT, whole.scl == simulation.SCL_SHADOW):
         hit_rows = np.flatnonzero(mask.any(axis=1))
         assert hit_rows.size and (hit_rows // 334).min() < (hit_rows // 334).max()
-    refl, scl = _stacked(simulate.World(scenario), acq, tile, 334)
+    refl, scl = _stacked(simulation.World(scenario), acq, tile, 334)
     np.testing.assert_array_equal(scl, whole.scl)
     np.testing.assert_array_equal(refl, whole.reflectance)
 
@@ -42,9 +42,9 @@ def test_strips_of_a_partial_orbit_scene_equal_the_whole_scene(scenario):
     tile = next(t for t in scenario.tiles if t.mgrs in scenario.partial_orbit)
     acq = scenario.acquisitions[scenario.partial_orbit[tile.mgrs][0]]
     small = Tile(tile.mgrs, tile.x_min, tile.y_max - 100 * GSD, 700, 410, tile.origin_x, tile.origin_y)
-    whole = simulate.World(scenario).scene(acq, small)
-    assert 0 < (whole.scl == simulate.SCL_NODATA).mean() < 1
-    refl, scl = _stacked(simulate.World(scenario), acq, small, 64)  # the last strip has 26 rows
+    whole = simulation.World(scenario).scene(acq, small)
+    assert 0 < (whole.scl == simulation.SCL_NODATA).mean() < 1
+    refl, scl = _stacked(simulation.World(scenario), acq, small, 64)  # the last strip has 26 rows
     np.testing.assert_array_equal(scl, whole.scl)
     np.testing.assert_array_equal(refl, whole.reflectance)
 
@@ -54,7 +54,7 @@ def test_strip_writer_writes_the_bytes_of_the_whole_scene(scenario, tmp_path):
     # 780 rows: the thumbnail takes every 3rd row, so strips of 128 rows start off its grid
     small = Tile(tile.mgrs, tile.x_min + 3000, tile.y_max - 2000, 600, 780, tile.origin_x, tile.origin_y)
     acq = scenario.acquisitions[10]  # cloudy: SCL with several classes
-    world = simulate.World(scenario)
+    world = simulation.World(scenario)
     write_scene(tmp_path / "whole", world.scene(acq, small), small, scenario.epsg)
     with SceneWriter(tmp_path / "strips", small, scenario.epsg) as writer:
         for row, strip in world.strips(acq, small, 128):
@@ -70,7 +70,7 @@ def test_strip_writer_refuses_gaps_and_leaves_no_files(scenario, tmp_path):
     tile = scenario.tiles[0]
     small = Tile(tile.mgrs, tile.x_min, tile.y_max, 64, 64, tile.origin_x, tile.origin_y)
     acq = scenario.acquisitions[0]
-    world = simulate.World(scenario)
+    world = simulation.World(scenario)
     with pytest.raises(ValueError, match="row=32 .* from row 0"):
         with SceneWriter(tmp_path / "gap", small, scenario.epsg) as writer:
             writer.write(32, world.scene(acq, small, (32, 64)))

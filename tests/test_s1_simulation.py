@@ -14,8 +14,9 @@ from pyproj import Transformer
 from scipy import stats
 
 from geolesson._home import data_dir
-from geolesson.mirror import s1_scenario, sentinel1
-from geolesson.mirror.s1_write import round_mantissa
+from geolesson.mirror.sentinel1 import scenario as s1_scenario
+from geolesson.mirror.sentinel1 import simulation
+from geolesson.mirror.sentinel1.writing import round_mantissa
 
 
 @pytest.fixture(scope="module")
@@ -25,7 +26,7 @@ def scenario():
 
 @pytest.fixture(scope="module")
 def world(scenario):
-    return sentinel1.S1World(scenario)
+    return simulation.S1World(scenario)
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +56,7 @@ def label_raster(area) -> np.ndarray:
 
 def class_db(values: np.ndarray, cover: np.ndarray, code: int) -> float:
     """Mean linear power of a class, in dB (how backscatter statistics are quoted)."""
-    v = values[(cover == code) & (values != sentinel1.NODATA)]
+    v = values[(cover == code) & (values != simulation.NODATA)]
     return float(10 * np.log10(v.mean()))
 
 
@@ -105,7 +106,7 @@ def test_simulation_rasterizes_the_committed_labels(world, scenario):
 def test_same_seed_same_scene(world, scene, scenario):
     p = scenario.passes[3]
     a = scene(p)
-    b = sentinel1.S1World(s1_scenario.load_s1_scenario()).scene(p)
+    b = simulation.S1World(s1_scenario.load_s1_scenario()).scene(p)
     np.testing.assert_array_equal(a.gamma0, b.gamma0)
 
 
@@ -114,7 +115,7 @@ def test_a_crop_sees_the_same_pixels_as_the_whole_scene(world, scene, scenario):
     a = p.area
     sub = dataclasses.replace(a, x_min=a.x_min + 3000, y_max=a.y_max - 2000, width=700, height=500)
     whole = scene(p).gamma0
-    crop = sentinel1.S1World(scenario).scene(dataclasses.replace(p, area=sub)).gamma0
+    crop = simulation.S1World(scenario).scene(dataclasses.replace(p, area=sub)).gamma0
     np.testing.assert_array_equal(crop, whole[:, 200:700, 300:1000])
 
 
@@ -182,13 +183,13 @@ def test_ascending_and_descending_see_different_facades(world, scenario):
 def test_swath_edge_nodata_only_on_the_listed_dates(world, scene, scenario):
     for p in scenario.passes:
         sim = scene(p)
-        nodata = (sim.gamma0 == sentinel1.NODATA).all(axis=0)
+        nodata = (sim.gamma0 == simulation.NODATA).all(axis=0)
         np.testing.assert_array_equal(nodata, ~sim.valid)
         if p.index in p.area.swath_edge:
             assert 0.05 < nodata.mean() < 0.6
             side = nodata[:, -1] if p.orbit_state == "ascending" else nodata[:, 0]  # far range: east when ascending
             assert side.all()
-            assert sentinel1.footprint(p).area == pytest.approx((~nodata).sum() * 100.0, rel=0.01)
+            assert simulation.footprint(p).area == pytest.approx((~nodata).sum() * 100.0, rel=0.01)
         else:
             assert not nodata.any()
         assert (sim.gamma0[:, sim.valid] > 0).all()
@@ -227,7 +228,7 @@ tracks = [
 
 
 def test_two_sentinel1_builds_are_byte_identical(tmp_path, monkeypatch):
-    from geolesson.mirror.s1_build import build_sentinel1
+    from geolesson.mirror.sentinel1.build import build_sentinel1
 
     root = tmp_path / "checkout"
     (root / "data").mkdir(parents=True)
@@ -244,7 +245,7 @@ def test_two_sentinel1_builds_are_byte_identical(tmp_path, monkeypatch):
 
 
 def test_a_scenario_without_sentinel1_builds_no_collection(tmp_path, monkeypatch):
-    from geolesson.mirror.s1_build import build_sentinel1
+    from geolesson.mirror.sentinel1.build import build_sentinel1
 
     root = tmp_path / "checkout"
     (root / "data").mkdir(parents=True)

@@ -5,19 +5,19 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from geolesson.mirror import simulate
-from geolesson.mirror.scenario import load_scenario
+from geolesson.mirror.sentinel2 import simulation
+from geolesson.mirror.sentinel2.scenario import load_scenario
 
 
 @pytest.fixture(scope="module")
 def world():
-    return simulate.World(load_scenario())
+    return simulation.World(load_scenario())
 
 
 def test_same_seed_same_scene(world):
     sc = world.scenario
     a = world.scene(sc.acquisitions[3], sc.tiles[1])
-    b = simulate.World(sc).scene(sc.acquisitions[3], sc.tiles[1])
+    b = simulation.World(sc).scene(sc.acquisitions[3], sc.tiles[1])
     np.testing.assert_array_equal(a.scl, b.scl)
     np.testing.assert_array_equal(a.reflectance, b.reflectance)
 
@@ -74,7 +74,7 @@ def test_burn_scar_darkens_nir_after_the_fire(world):
 
 def test_overlapping_tiles_see_the_same_ground_and_clouds(world):
     """Noise is anchored to absolute positions: a crop, a shifted crop and a whole tile agree."""
-    from geolesson.mirror.scenario import Tile
+    from geolesson.mirror.sentinel2.scenario import Tile
 
     sc = world.scenario
     base = sc.tiles[0]

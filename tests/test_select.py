@@ -16,9 +16,9 @@ import pandas as pd
 import pytest
 
 from geolesson import select
-from geolesson.mirror import simulate
-from geolesson.mirror.scenario import load_scenario
-from geolesson.mirror.stac_items import item_dict
+from geolesson.mirror.sentinel2 import simulation
+from geolesson.mirror.sentinel2.items import item_dict
+from geolesson.mirror.sentinel2.scenario import load_scenario
 
 VARIANT = Path(__file__).parent / "data" / "variant_scenario.toml"
 # the fire as the chapters give it: an interval, not an acquisition date
@@ -101,14 +101,14 @@ def test_interval_parses_the_fire():
 def variant():
     """(scenario, {item id: SCL at 20 m}, item dicts) of the variant scenario, simulated in memory."""
     sc = load_scenario(VARIANT)
-    world = simulate.World(sc)
+    world = simulation.World(sc)
     scl, items = {}, []
     for acq in sc.acquisitions:
         for crop in sc.tiles:
             tile = sc.tile_for(acq, crop)
             scene = world.scene(acq, tile)
             counts = np.bincount(scene.scl[::2, ::2].ravel(), minlength=12)
-            item = item_dict(sc, acq, tile, simulate.footprint(sc, acq, tile), counts, base_url="")
+            item = item_dict(sc, acq, tile, simulation.footprint(sc, acq, tile), counts, base_url="")
             scl[item["id"]] = scene.scl[::2, ::2]
             items.append(item)
     return sc, scl, items

@@ -71,9 +71,9 @@ def _mirror_data() -> str:
 
     if sources.source_mode() == "live":
         return "skipped in live mode"
-    from geolesson.mirror.verify import verify
+    from geolesson import mirror
 
-    ok, message = verify()
+    ok, message = mirror.verify()
     if not ok:
         raise RuntimeError(message)
     return message

@@ -24,28 +24,25 @@ def _workers(text: str) -> int:
 def _mirror(args: argparse.Namespace) -> int:
     # imported here: `geolesson check` must work (and report) even where the mirror's
     # server dependencies are broken
-    from geolesson.mirror import service
+    from geolesson import mirror
     from geolesson.mirror.build import build
-    from geolesson.mirror.database import MirrorError
 
     try:
         if args.action == "build":
             build(workers=args.workers, force=args.force)
         elif args.action == "start":
-            service.start()
+            mirror.start()
         elif args.action == "stop":
-            service.stop()
+            mirror.stop()
         elif args.action == "status":
-            up, message = service.status()
+            up, message = mirror.status()
             print(message)
             return 0 if up else 3
         elif args.action == "verify":
-            from geolesson.mirror.verify import verify
-
-            ok, message = verify()
+            ok, message = mirror.verify()
             print(message)
             return 0 if ok else 1
-    except (MirrorError, ValueError, TimeoutError, FileNotFoundError) as exc:
+    except (mirror.MirrorError, ValueError, TimeoutError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     return 0

@@ -10,10 +10,10 @@ from __future__ import annotations
 import numpy as np
 from scipy import special
 
-_Y_REF = 10_000_000.0  # metres: rows are counted southwards from this northing
+Y_REF = 10_000_000.0  # metres: rows are counted southwards from this northing
 
 
-def _hash(seed: int, key: int, i: np.ndarray, j: np.ndarray) -> np.ndarray:
+def position_hash(seed: int, key: int, i: np.ndarray, j: np.ndarray) -> np.ndarray:
     """splitmix64 of (seed, key, i, j): uniform uint64, broadcast over i and j."""
     with np.errstate(over="ignore"):
         h = (np.asarray(i, dtype=np.uint64) * np.uint64(0x9E3779B97F4A7C15)) ^ (
@@ -49,7 +49,7 @@ def value_noise(seed: int, key: int, rows: np.ndarray, cols: np.ndarray, spacing
     wr, wc = wr * wr * (3 - 2 * wr), wc * wc * (3 - 2 * wc)
     ri = np.arange(r0.min(), r0.max() + 2)
     ci = np.arange(c0.min(), c0.max() + 2)
-    lattice = _normal(_hash(seed, key, ri[:, None], ci[None, :]))
+    lattice = _normal(position_hash(seed, key, ri[:, None], ci[None, :]))
     a = lattice[r0 - ri[0]] * (1 - wr)[:, None] + lattice[r0 - ri[0] + 1] * wr[:, None]
     b = a[:, c0 - ci[0]] * (1 - wc) + a[:, c0 - ci[0] + 1] * wc
     return (b / _VALUE_NOISE_STD).astype("float32")
@@ -64,4 +64,4 @@ def fractal_noise(seed: int, key: int, rows: np.ndarray, cols: np.ndarray, spaci
 
 def white_noise(seed: int, key: int, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
     """(len(rows), len(cols)) float32 independent standard normal values, one per absolute pixel."""
-    return _normal(_hash(seed, key, rows[:, None], cols[None, :]))
+    return _normal(position_hash(seed, key, rows[:, None], cols[None, :]))

@@ -26,6 +26,8 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+from geolesson.mirror.layout import collection_files, inputs_digest
+
 DATABASE = "stac"
 SUPERUSER = "postgres"
 
@@ -291,3 +293,28 @@ def load(cluster: Cluster, port: int, collections: list[dict], items: list[dict]
         db.connect().commit()
     finally:
         db.close()
+
+
+def load_if_needed(home: Path, cluster: Cluster, pg_port: int, files_url: str, log=print) -> None:
+    """Load ``home``'s collections and items into ``cluster`` (hrefs made absolute with ``files_url``),
+    unless it already holds this build's items for this ``files_url`` (its ``loaded.json`` says)."""
+    marker = cluster.loaded_marker
+    want = {"inputs": inputs_digest(), "files_url": files_url}
+    try:
+        if json.loads(marker.read_text()) == want:
+            return
+    except (FileNotFoundError, json.JSONDecodeError):
+        pass
+    t0 = time.perf_counter()
+    collections, items = [], []
+    for collection_file, items_file in collection_files(home):
+        collections.append(json.loads(collection_file.read_text()))
+        with open(items_file) as f:
+            for line in f:
+                item = json.loads(line)
+                for asset in item["assets"].values():
+                    asset["href"] = files_url + asset["href"].lstrip("/")
+                items.append(item)
+    load(cluster, pg_port, collections, items)
+    marker.write_text(json.dumps(want))
+    log(f"loaded {len(items)} items into pgstac in {time.perf_counter() - t0:.1f} s")

@@ -11,8 +11,8 @@ import rasterio
 from PIL import Image
 from rasterio.crs import CRS
 
-from geolesson.mirror.s1_scenario import Area
-from geolesson.mirror.sentinel1 import NODATA, POLARIZATIONS, S1Scene
+from geolesson.mirror.sentinel1.scenario import Area
+from geolesson.mirror.sentinel1.simulation import NODATA, POLARIZATIONS, S1Scene
 
 BLOCKSIZE = 512
 # float32 keeps 23 mantissa bits; speckle fills them all with noise, which DEFLATE cannot
@@ -53,7 +53,7 @@ def write_band(path: Path, band: np.ndarray, area: Area) -> dict:
 
 
 def preview_rgb(vv: np.ndarray, vh: np.ndarray) -> np.ndarray:
-    """(H, W, 4) uint8 RGBA: Planetary Computer's default RTC rendering (``s1_items.PREVIEW_EXPRESSION``,
+    """(H, W, 4) uint8 RGBA: Planetary Computer's default RTC rendering (``items.PREVIEW_EXPRESSION``,
     natural logarithms, rescaled and clipped to 0-255) of linear ``vv``/``vh``; nodata transparent."""
     with np.errstate(invalid="ignore", divide="ignore"):
         r = 0.03 + np.log(10e-4 - np.log(0.05 / (0.02 + 2 * vv)))

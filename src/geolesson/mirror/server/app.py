@@ -1,6 +1,6 @@
 """The mirror's web app: the STAC API and a COG file server with HTTP Range, side by side.
 
-``geolesson.mirror.service`` runs it as ``python -m geolesson.mirror.app --home HOME --port N
+``geolesson.mirror.server.service`` runs it as ``python -m geolesson.mirror.server.app --home HOME --port N
 --pg-port M`` (uvicorn with httptools and uvloop, and the factory :func:`create_app`), so that
 every process of a mirror names its home on its command line, with the environment holding
 ``GEOLESSON_FILES_ROOT`` and libpq's ``PG*`` variables (the database password among them:
@@ -162,14 +162,14 @@ def main(argv: list[str] | None = None) -> None:
     """Serve the app with uvicorn; ``--home`` only names the mirror home on the command line."""
     import uvicorn
 
-    p = argparse.ArgumentParser(prog="python -m geolesson.mirror.app")
+    p = argparse.ArgumentParser(prog="python -m geolesson.mirror.server.app")
     p.add_argument("--home", required=True, help="the mirror home this server belongs to")
     p.add_argument("--port", type=int, required=True)
     p.add_argument("--pg-port", type=int, required=True, help="the PostgreSQL port in PGPORT (for `stop` and `start`)")
     args = p.parse_args(argv)
     # named, not uvicorn's "auto", which falls back to pure-Python h11 and asyncio without a
     # word when they are missing: a 550 KB range request then takes twice as long
-    uvicorn.run("geolesson.mirror.app:create_app", factory=True, host="127.0.0.1", port=args.port,
+    uvicorn.run("geolesson.mirror.server.app:create_app", factory=True, host="127.0.0.1", port=args.port,
                 http="httptools", loop="asyncio" if sys.platform == "win32" else "uvloop",
                 log_level="warning", access_log=False)
 

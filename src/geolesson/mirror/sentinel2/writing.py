@@ -11,9 +11,9 @@ from PIL import Image
 from rasterio.crs import CRS
 from rasterio.windows import Window
 
-from geolesson.mirror.scenario import GSD, Tile
-from geolesson.mirror.simulate import BANDS, Scene
-from geolesson.mirror.stac_items import OFFSET, SCALE, SPECTRAL, asset_keys
+from geolesson.mirror.sentinel2.items import OFFSET, SCALE, SPECTRAL, asset_keys
+from geolesson.mirror.sentinel2.scenario import GSD, Tile
+from geolesson.mirror.sentinel2.simulation import BANDS, Scene
 
 # DEFLATE with the horizontal predictor and internal overviews, as Earth Search's COGs.
 # 512 x 512 blocks: with 1024 blocks the 1024-pixel overview of a 2048-pixel crop would be a
@@ -91,7 +91,7 @@ def true_colour(reflectance: np.ndarray) -> np.ndarray:
 
 
 class SceneWriter:
-    """The assets of one item (``stac_items.asset_keys``), written from strips of its scene: B02-B12
+    """The assets of one item (``items.asset_keys``), written from strips of its scene: B02-B12
     COGs, SCL.tif (20 m), TCI.tif and thumbnail.jpg in ``folder``.
 
     Use as a context manager; call :meth:`write` with consecutive strips from row 0 (each an

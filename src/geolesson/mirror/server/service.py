@@ -1,20 +1,18 @@
 """Start, stop and inspect the mirror: the PostgreSQL cluster and the web app, on 127.0.0.1 only.
 
-``start`` and ``stop`` hold the mirror home's lifecycle lock (:mod:`geolesson.mirror.lock`).
+``start`` and ``stop`` hold the mirror home's lifecycle lock (:mod:`geolesson.mirror.server.lock`).
 ``start`` is idempotent and repairs a half-dead mirror: it restarts whichever of PostgreSQL
 and the web app died (or stopped answering) and says what it repaired. ``stop`` finds this
 home's processes even without ``run/state.json``: the web app is
-``python -m geolesson.mirror.app --home <home> ...`` (recorded in ``run/api.pid`` and
-recognised by its command line, never another checkout's mirror) and PostgreSQL is found by
-its data directory.
+``python -m geolesson.mirror.server.app --home <home> ...`` (recorded in ``run/api.pid`` and
+recognised by its command line, never another checkout's mirror:
+:mod:`geolesson.mirror.server.processes`) and PostgreSQL is found by its data directory.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -22,148 +20,16 @@ from pathlib import Path
 
 from geolesson._home import mirror_healthy as healthy
 from geolesson._home import mirror_home, read_state, state_file
-from geolesson.mirror import database
-from geolesson.mirror.build import collection_files, data_problems, files_dir, inputs_digest, remove_leftovers
-from geolesson.mirror.database import Cluster, MirrorError
-from geolesson.mirror.lock import lifecycle_lock
+from geolesson.mirror.layout import data_problems, files_dir, remove_leftovers
+from geolesson.mirror.server import database
+from geolesson.mirror.server.database import Cluster, MirrorError, load_if_needed
+from geolesson.mirror.server.lock import lifecycle_lock
+from geolesson.mirror.server.ports import HOST, choose_port, default_port
+from geolesson.mirror.server.processes import APP_MODULE, api_processes, pid_file, terminate
 
-HOST = "127.0.0.1"
-PORT_VARIABLES = {"api": ("GEOLESSON_MIRROR_PORT", 8765), "pg": ("GEOLESSON_MIRROR_PG_PORT", 54329)}
-PORT_RANGE = (1024, 65535)
 READY_TIMEOUT = 60.0
 # after PostgreSQL came back, how long the running web app may take to reconnect before it is restarted
 RECONNECT_TIMEOUT = 10.0
-
-
-def default_port(which: str) -> int:
-    """The preferred port of the ``"api"`` or ``"pg"`` server: its environment variable, else the default.
-
-    Raises:
-        ValueError: the variable is set but is not an integer in 1024..65535 (names it and its value).
-    """
-    name, default = PORT_VARIABLES[which]
-    raw = os.environ.get(name)
-    if raw is None:
-        return default
-    lo, hi = PORT_RANGE
-    try:
-        port = int(raw.strip())
-    except ValueError:
-        port = None
-    if port is None or not lo <= port <= hi:
-        raise ValueError(f"{name}={raw!r} is not allowed: set it to a TCP port number {lo}..{hi} (or unset it "
-                         f"for the default {default})")
-    return port
-
-
-def port_free(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        # as the servers do: a port whose old connections linger in TIME_WAIT is free
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind((HOST, port))
-        except OSError:
-            return False
-    return True
-
-
-def choose_port(preferred: int, what: str, log) -> int:
-    if port_free(preferred):
-        return preferred
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((HOST, 0))
-        port = s.getsockname()[1]
-    log(f"port {preferred} for the {what} is busy (another program uses it); using free port {port} instead")
-    return port
-
-
-# -- this home's web app processes ------------------------------------------------------
-
-def _pid_file(home: Path) -> Path:
-    return home / "run" / "api.pid"
-
-
-def _cmdline(pid: int) -> list[str] | None:
-    try:
-        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        if Path("/proc").is_dir():
-            return None
-        # no /proc (macOS): ask ps (only for the pid in run/api.pid); it joins the arguments
-        # with spaces, so a mirror home whose path holds a space is not recognised there
-        r = subprocess.run(["ps", "-ww", "-o", "command=", "-p", str(pid)], capture_output=True, text=True)
-        return r.stdout.split() or None
-    return raw.decode(errors="replace").split("\0")[:-1]
-
-
-def _api_args(cmdline: list[str] | None, home: Path) -> dict | None:
-    """``{"port", "pg_port"}`` if ``cmdline`` is this home's web app, else None."""
-    if not cmdline or "geolesson.mirror.app" not in cmdline:
-        return None
-    args = dict(zip(cmdline, cmdline[1:]))
-    if args.get("--home") != str(home):
-        return None
-    try:
-        return {"port": int(args["--port"]), "pg_port": int(args["--pg-port"])}
-    except (KeyError, ValueError):
-        return None
-
-
-def api_processes(home: Path) -> dict[int, dict]:
-    """This home's running web apps: pid -> ``{"port", "pg_port"}`` (from ``run/api.pid`` and /proc)."""
-    candidates: set[int] = set()
-    try:
-        candidates.add(int(_pid_file(home).read_text().split()[0]))
-    except (OSError, ValueError, IndexError):
-        pass
-    if Path("/proc").is_dir():
-        candidates.update(int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit())
-    found = {}
-    for pid in candidates:
-        args = _api_args(_cmdline(pid), home)
-        if args is not None and _alive(pid):
-            found[pid] = args
-    return found
-
-
-def _alive(pid: int) -> bool:
-    try:
-        if os.waitpid(pid, os.WNOHANG)[0] == pid:  # our own child that exited: reap it
-            return False
-    except ChildProcessError:
-        pass
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # a zombie is dead
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return True
-
-
-def _terminate(pid: int, timeout: float = 10.0) -> None:
-    """SIGTERM the web app (its process group, if it leads one), SIGKILL it after ``timeout`` s."""
-    def kill(sig):
-        os.killpg(pid, sig) if os.getpgid(pid) == pid else os.kill(pid, sig)
-
-    try:
-        kill(signal.SIGTERM)
-    except ProcessLookupError:
-        return
-    except PermissionError:
-        return
-    deadline = time.monotonic() + timeout
-    while _alive(pid):
-        if time.monotonic() > deadline:
-            try:
-                kill(signal.SIGKILL)
-            except ProcessLookupError:
-                return
-            deadline = time.monotonic() + timeout
-        time.sleep(0.05)
 
 
 def anything_running(home: Path | None = None) -> bool:
@@ -175,31 +41,6 @@ def anything_running(home: Path | None = None) -> bool:
         return Cluster(home).running()
     except MirrorError:
         return False
-
-
-# -- loading -----------------------------------------------------------------------------
-
-def _load_if_needed(home: Path, cluster: Cluster, pg_port: int, files_url: str, log) -> None:
-    marker = cluster.loaded_marker
-    want = {"inputs": inputs_digest(), "files_url": files_url}
-    try:
-        if json.loads(marker.read_text()) == want:
-            return
-    except (FileNotFoundError, json.JSONDecodeError):
-        pass
-    t0 = time.perf_counter()
-    collections, items = [], []
-    for collection_file, items_file in collection_files(home):
-        collections.append(json.loads(collection_file.read_text()))
-        with open(items_file) as f:
-            for line in f:
-                item = json.loads(line)
-                for asset in item["assets"].values():
-                    asset["href"] = files_url + asset["href"].lstrip("/")
-                items.append(item)
-    database.load(cluster, pg_port, collections, items)
-    marker.write_text(json.dumps(want))
-    log(f"loaded {len(items)} items into pgstac in {time.perf_counter() - t0:.1f} s")
 
 
 def _check_data(home: Path) -> None:
@@ -232,11 +73,11 @@ def _launch_api(home: Path, cluster: Cluster, api_port: int, pg_port: int) -> su
     env.pop("ENABLED_EXTENSIONS", None)  # unset: every read-only extension (query, sort, fields, filter, ...)
     with open(home / "run" / "api.log", "w") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "geolesson.mirror.app", "--home", str(home), "--port", str(api_port),
+            [sys.executable, "-m", APP_MODULE, "--home", str(home), "--port", str(api_port),
              "--pg-port", str(pg_port)],
             env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
         )
-    _pid_file(home).write_text(f"{proc.pid}\n")
+    pid_file(home).write_text(f"{proc.pid}\n")
     return proc
 
 
@@ -303,23 +144,23 @@ def _start(home: Path, preferred_api: int, preferred_pg: int, log) -> dict:
         if keep is None and args["pg_port"] == pg_port:
             keep = pid
             continue
-        _terminate(pid)
+        terminate(pid)
         why = "a second copy" if args["pg_port"] == pg_port else f"it used PostgreSQL port {args['pg_port']}"
         repaired.append(f"stopped web app pid {pid} ({why})")
     if keep is not None:
         api_port = apis[keep]["port"]
         state = _state(home, keep, api_port, pg_port, cluster)
-        _load_if_needed(home, cluster, pg_port, state["files_url"], log)
+        load_if_needed(home, cluster, pg_port, state["files_url"], log)
         if _wait_healthy(state, None, RECONNECT_TIMEOUT):
             if state != read_state():
                 state_file().write_text(json.dumps(state, indent=1))
-                _pid_file(home).write_text(f"{keep}\n")
+                pid_file(home).write_text(f"{keep}\n")
                 if not repaired:
                     repaired.append(f"{state_file()} was missing or stale: rewrote it")
             log(f"mirror repaired: {'; '.join(repaired)}. STAC API {state['api_url']}  files {state['files_url']}"
                 if repaired else f"mirror already running: STAC API {state['api_url']}  files {state['files_url']}")
             return state
-        _terminate(keep)
+        terminate(keep)
         repaired.append(f"the web app (pid {keep}) did not answer: restarted it")
     elif state:
         repaired.append("the web app was not running: started it")
@@ -327,14 +168,14 @@ def _start(home: Path, preferred_api: int, preferred_pg: int, log) -> dict:
     api_port = choose_port(preferred_api, "mirror's STAC API", log)
     state = _state(home, 0, api_port, pg_port, cluster)
     try:
-        _load_if_needed(home, cluster, pg_port, state["files_url"], log)
+        load_if_needed(home, cluster, pg_port, state["files_url"], log)
     except Exception:
         cluster.stop()
         raise
     proc = _launch_api(home, cluster, api_port, pg_port)
     state["api_pid"] = proc.pid
     if not _wait_healthy(state, proc, READY_TIMEOUT):
-        _terminate(proc.pid)
+        terminate(proc.pid)
         cluster.stop()
         logfile = home / "run" / "api.log"
         why = "exited" if proc.poll() is not None else f"was not ready within {READY_TIMEOUT:.0f} s"
@@ -356,7 +197,7 @@ def stop(log=print) -> None:
         state = read_state()
         stopped = []
         for pid in api_processes(home):
-            _terminate(pid)
+            terminate(pid)
             stopped.append(f"web app (pid {pid})")
         try:
             cluster = Cluster(home)
@@ -366,7 +207,7 @@ def stop(log=print) -> None:
             cluster.stop()
             stopped.append("PostgreSQL")
         state_file().unlink(missing_ok=True)
-        _pid_file(home).unlink(missing_ok=True)
+        pid_file(home).unlink(missing_ok=True)
     log(f"mirror stopped: {', '.join(stopped)}" if stopped
         else "mirror was not running" + (" (removed its stale state)" if state else ""))
 
@@ -412,4 +253,4 @@ def status() -> tuple[bool, str]:
     return False, f"not running ({hint})\n  {api_line}\n  {pg_line}"
 
 
-__all__ = ["start", "stop", "status", "healthy", "MirrorError", "default_port"]
+__all__ = ["start", "stop", "status", "anything_running", "healthy", "MirrorError"]

@@ -35,8 +35,8 @@ from pyproj import Transformer
 from scipy import ndimage
 
 from geolesson._home import data_dir
-from geolesson.mirror.noise import _Y_REF, _hash, fractal_noise, value_noise, white_noise
-from geolesson.mirror.scenario import GSD, Acquisition, Scenario, Tile
+from geolesson.mirror.noise import Y_REF, fractal_noise, position_hash, value_noise, white_noise
+from geolesson.mirror.sentinel2.scenario import GSD, Acquisition, Scenario, Tile
 
 BANDS = ("blue", "green", "red", "nir", "swir16", "swir22")
 
@@ -145,7 +145,7 @@ class TileSurface:
             raise ValueError(f"rows={rows!r} is not a row range inside the tile's 0..{tile.height}")
         self.shape = (self.row_stop - self.row_start, tile.width)
         self.transform = tile.transform(GSD)  # the whole tile's grid: local windows are located on it
-        self.rows = np.arange(self.row_start, self.row_stop, dtype=np.int64) + round((_Y_REF - tile.y_max) / GSD)
+        self.rows = np.arange(self.row_start, self.row_stop, dtype=np.int64) + round((Y_REF - tile.y_max) / GSD)
         self.cols = np.arange(tile.width, dtype=np.int64) + round(tile.x_min / GSD)
 
     def noise(self, key: int, spacing: float) -> np.ndarray:
@@ -303,7 +303,7 @@ class World:
     def _cloud_threshold(self, acq: Acquisition) -> float:
         """The field value above which the date's cloud cover is reached over the union of the crops."""
         x0, y0, x1, y1 = self.scenario.bounds
-        rows = np.arange(round((_Y_REF - y1) / GSD), round((_Y_REF - y0) / GSD), 4, dtype=np.int64)
+        rows = np.arange(round((Y_REF - y1) / GSD), round((Y_REF - y0) / GSD), 4, dtype=np.int64)
         cols = np.arange(round(x0 / GSD), round(x1 / GSD), 4, dtype=np.int64)
         return float(np.quantile(self._cloud_field(acq, rows, cols), 1 - acq.cloud_cover / 100.0))
 
@@ -347,7 +347,7 @@ class World:
             ndvi = (nir - red) / (nir + red)
         scl = np.where(ndvi > 0.4, SCL_VEG, SCL_NOTVEG).astype("uint8")
         scl[s.cover == WATER] = SCL_WATER
-        unclassified = _hash(self.scenario.seed, 2000 + acq.index, s.rows[:, None], s.cols[None, :])
+        unclassified = position_hash(self.scenario.seed, 2000 + acq.index, s.rows[:, None], s.cols[None, :])
         scl[(unclassified >> np.uint64(40)) < np.uint64(int(0.0005 * 2**24))] = SCL_UNCLASSIFIED
         scl[shadow] = SCL_SHADOW
         scl[(alpha > 0.05) & (alpha <= 0.3)] = SCL_CIRRUS

@@ -52,8 +52,8 @@ import shapely
 from pyproj import Transformer
 
 from geolesson._home import data_dir
-from geolesson.mirror.noise import _Y_REF, value_noise, white_noise
-from geolesson.mirror.s1_scenario import PIXEL_SPACING, Area, Pass, S1Scenario
+from geolesson.mirror.noise import Y_REF, value_noise, white_noise
+from geolesson.mirror.sentinel1.scenario import PIXEL_SPACING, Area, Pass, S1Scenario
 
 NODATA = -32768.0  # Planetary Computer's RTC nodata (raster:bands)
 LOOKS = 4.4  # equivalent number of looks of IW GRDH (sar:looks_equivalent_number)
@@ -138,7 +138,7 @@ class AreaSurface:
     def __init__(self, scenario: S1Scenario, area: Area):
         self.scenario, self.area = scenario, area
         self.shape = (area.height, area.width)
-        self.rows = np.arange(area.height, dtype=np.int64) + round((_Y_REF - area.y_max) / PIXEL_SPACING)
+        self.rows = np.arange(area.height, dtype=np.int64) + round((Y_REF - area.y_max) / PIXEL_SPACING)
         self.cols = np.arange(area.width, dtype=np.int64) + round(area.x_min / PIXEL_SPACING)
 
     def key(self, k: int) -> int:

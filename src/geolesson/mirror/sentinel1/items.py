@@ -19,11 +19,9 @@ import numpy as np
 import shapely
 from pyproj import Transformer
 
-from geolesson.mirror.s1_scenario import PIXEL_SPACING, Pass, S1Scenario
-from geolesson.mirror.sentinel1 import LOOKS, NODATA
-from geolesson.mirror.stac_items import LICENSE_ID, LICENSE_LINK  # simulated data: the book's licence
-
-COG = "image/tiff; application=geotiff; profile=cloud-optimized"
+from geolesson.mirror.sentinel1.scenario import PIXEL_SPACING, Pass, S1Scenario
+from geolesson.mirror.sentinel1.simulation import LOOKS, NODATA
+from geolesson.mirror.stac import COG, LICENSE_ID, LICENSE_LINK, iso  # simulated data: the book's licence
 GRD_COLLECTION = "sentinel-1-grd"
 STAC_EXTENSIONS = [
     "https://stac-extensions.github.io/sar/v1.0.0/schema.json",
@@ -71,10 +69,6 @@ def data_asset(pol: str) -> dict:
 def pc_time(t: dt.datetime) -> str:
     """Planetary Computer's ``start_datetime`` form: ``2024-04-19 04:59:04.220006+00:00`` (a space, not ``T``)."""
     return t.astimezone(dt.timezone.utc).isoformat(sep=" ", timespec="microseconds")
-
-
-def iso(t: dt.datetime) -> str:
-    return t.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def datatake(p: Pass) -> int:

@@ -8,7 +8,8 @@ import numpy as np
 import shapely
 from pyproj import Transformer
 
-from geolesson.mirror.scenario import GSD, MGRS_TILE_PX, Acquisition, Scenario, Tile
+from geolesson.mirror.sentinel2.scenario import GSD, MGRS_TILE_PX, Acquisition, Scenario, Tile
+from geolesson.mirror.stac import COG, LICENSE_ID, LICENSE_LINK, iso
 
 STAC_EXTENSIONS = [
     "https://stac-extensions.github.io/processing/v1.1.0/schema.json",
@@ -19,13 +20,6 @@ STAC_EXTENSIONS = [
     "https://stac-extensions.github.io/mgrs/v1.0.0/schema.json",
     "https://stac-extensions.github.io/eo/v1.1.0/schema.json",
 ]
-COG = "image/tiff; application=geotiff; profile=cloud-optimized"
-# The scenes are simulated, not Copernicus data: they are licensed with the book's text
-# (CC BY 4.0, the repository's LICENSE-text), not under the Sentinel data legal notice.
-LICENSE_ID = "CC-BY-4.0"
-LICENSE = "https://github.com/geolesson/geolesson/blob/main/LICENSE-text"
-LICENSE_LINK = {"rel": "license", "href": LICENSE, "type": "text/plain",
-                "title": "CC-BY-4.0: simulated data of the geolesson book (not Copernicus data)"}
 
 # Processing baseline 04.00 (January 2022) onwards adds BOA_ADD_OFFSET = -1000 DN:
 # reflectance = DN * 0.0001 - 0.1 (Sentinel-2 L2A Product Specification, PSD 14.9, and
@@ -142,10 +136,6 @@ def sun_earth_factor(when: dt.datetime) -> float:
     """Sun-Earth distance correction 1/d^2 (d in astronomical units), as in the L2A metadata's U factor."""
     d = 1 - 0.01673 * np.cos(0.0172 * (when.timetuple().tm_yday - 4))
     return round(float(1 / d**2), 9)
-
-
-def iso(t: dt.datetime) -> str:
-    return t.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def item_dict(scenario: Scenario, acq: Acquisition, tile: Tile, footprint_utm: shapely.Polygon,
