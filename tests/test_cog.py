@@ -79,10 +79,10 @@ def test_count_reads_refuses_hrefs_off_the_mirror(mirror, small_cog):
 def test_count_reads_counts_a_window_read(mirror, local_items):
     href = mirror["files_url"] + local_items[0]["assets"]["nir"]["href"].lstrip("/")
     info = cog.inspect(href)
-    from geolesson import sources
+    from geolesson import gdal
 
-    with rasterio.Env(**sources.GDAL_HTTP_OPTIONS):
-        sources._drop_gdal_http_connections()  # and GDAL's /vsicurl/ cache: earlier tests read this file
+    with rasterio.Env(**gdal.GDAL_HTTP_OPTIONS):
+        gdal._drop_gdal_http_connections()  # and GDAL's /vsicurl/ cache: earlier tests read this file
         with cog.count_reads(href) as counted:
             with rasterio.open(href) as ds:
                 ds.read(1, window=Window(0, 0, 512, 512))

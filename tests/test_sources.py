@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import sys
-import types
-
 import pytest
 
 from geolesson import sources
@@ -62,14 +59,6 @@ def test_open_client_on_the_mirror_searches(mirror):
     assert next(client.search(collections=["sentinel-2-l2a"], max_items=1).items()).collection_id == "sentinel-2-l2a"
 
 
-def test_configure_gdal_keeps_user_settings(monkeypatch):
-    monkeypatch.setenv("GDAL_HTTP_MAX_RETRY", "7")
-    monkeypatch.delenv("GDAL_DISABLE_READDIR_ON_OPEN", raising=False)
-    opts = sources.configure_gdal()
-    assert opts["GDAL_HTTP_MAX_RETRY"] == "7"
-    assert opts["GDAL_DISABLE_READDIR_ON_OPEN"] == "EMPTY_DIR"
-
-
 def test_data_path_finds_the_committed_inputs():
     path = sources.data_path("rhodes_aoi.geojson")
     assert path.is_absolute() and path.is_file() and path.parent.name == "data"
@@ -85,25 +74,3 @@ def test_data_path_names_the_missing_file_and_lists_what_exists():
 def test_data_path_refuses_paths(name):
     with pytest.raises(ValueError, match="plain file name"):
         sources.data_path(name)
-
-
-def test_configure_gdal_caps_the_block_cache_unless_set(monkeypatch):
-    monkeypatch.delenv("GDAL_CACHEMAX", raising=False)
-    assert sources.configure_gdal()["GDAL_CACHEMAX"] == "128"
-    monkeypatch.setenv("GDAL_CACHEMAX", "512")
-    assert sources.configure_gdal()["GDAL_CACHEMAX"] == "512"
-
-
-def test_gdal_http_connections_are_dropped_only_where_gdal_is_loaded(monkeypatch):
-    import rasterio  # noqa: F401  (loads GDAL)
-
-    assert sources._drop_gdal_http_connections() is True
-    monkeypatch.delitem(sys.modules, "rasterio._env")
-    assert sources._drop_gdal_http_connections() is False
-
-
-def test_fork_hook_warns_when_it_cannot_drop_the_connections(monkeypatch):
-    # a loaded "GDAL" without VSICurlClearCache (the C library): reported, the fork goes on
-    monkeypatch.setitem(sys.modules, "rasterio._env", types.SimpleNamespace(__file__="libc.so.6"))
-    with pytest.warns(RuntimeWarning, match="multiprocessing_context='spawn'"):
-        sources._before_fork()

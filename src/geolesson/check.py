@@ -56,12 +56,13 @@ def _read() -> str:
     from rasterio.windows import Window
 
     from geolesson import sources
+    from geolesson.gdal import GDAL_HTTP_OPTIONS
 
     item = getattr(_search, "item", None)
     if item is None:
         raise RuntimeError("skipped: the search failed")
     href = sources.sign(item.assets["red"].href)
-    with rasterio.Env(**sources.GDAL_HTTP_OPTIONS), rasterio.open(href) as ds:
+    with rasterio.Env(**GDAL_HTTP_OPTIONS), rasterio.open(href) as ds:
         block = ds.read(1, window=Window(0, 0, 256, 256))
     return f"read a 256x256 window of {item.id} red ({block.dtype}, mean DN {block.mean():.0f})"
 
@@ -84,7 +85,7 @@ CHECKS: list[tuple[str, Callable[[], str], str]] = [
     ("GDAL/PROJ", _versions, "rasterio or pyproj is broken; reinstall them from wheels or conda-forge"),
     ("data source", _endpoint, "mirror mode: `geolesson mirror build` then `geolesson mirror start`; live mode: check your internet connection"),
     ("STAC search", _search, "the API answered but searching failed: `geolesson mirror stop` then `start`, or check the live service"),
-    ("COG window read", _read, "GDAL could not read over HTTP: check the GDAL_* options in geolesson.sources"),
+    ("COG window read", _read, "GDAL could not read over HTTP: check the GDAL_* options in geolesson.gdal"),
     ("mirror data", _mirror_data, "rebuild the damaged files: `geolesson mirror build`"),
 ]
 

@@ -18,6 +18,8 @@ import rasterio
 from rasterio.windows import Window
 
 from geolesson import sources
+from geolesson.gdal import GDAL_HTTP_OPTIONS
+from geolesson.http import CONNECT_TIMEOUT, READ_TIMEOUT, http_session
 
 
 @dataclass(frozen=True)
@@ -69,10 +71,9 @@ class CogInfo:
 
 def _file_size(href: str) -> int:
     if urlparse(href).scheme in ("http", "https"):
-        # retried and bounded as every request of geolesson.sources
+        # retried and bounded as every request of the helpers (geolesson.http)
         try:
-            r = sources.http_session().head(href, timeout=(sources.CONNECT_TIMEOUT, sources.READ_TIMEOUT),
-                                            allow_redirects=True)
+            r = http_session().head(href, timeout=(CONNECT_TIMEOUT, READ_TIMEOUT), allow_redirects=True)
         except Exception as exc:  # noqa: BLE001 - requests' errors: name the href
             raise rasterio.errors.RasterioIOError(f"HEAD {href} failed: {exc}") from exc
         if r.status_code != 200 or "content-length" not in r.headers:
@@ -114,7 +115,7 @@ def inspect(href: str | os.PathLike) -> CogInfo:
 
     A file whose blocks end past its last byte (a truncated download or copy) is reported
     as not a valid COG, the truncation first among ``cog_errors``. Over HTTP, requests time
-    out and are retried as set in :data:`geolesson.sources.GDAL_HTTP_OPTIONS` (a server
+    out and are retried as set in :data:`geolesson.gdal.GDAL_HTTP_OPTIONS` (a server
     that never answers fails within about 30 s).
 
     Raises:
@@ -127,7 +128,7 @@ def inspect(href: str | os.PathLike) -> CogInfo:
     if not isinstance(href, (str, os.PathLike)):
         raise TypeError(f"href must be a URL or path (str or os.PathLike), not {type(href).__name__}: {href!r}")
     href = os.fspath(href)
-    with rasterio.Env(**sources.GDAL_HTTP_OPTIONS):
+    with rasterio.Env(**GDAL_HTTP_OPTIONS):
         try:
             ds = rasterio.open(href)
         except rasterio.errors.RasterioIOError as exc:
@@ -157,6 +158,11 @@ def inspect(href: str | os.PathLike) -> CogInfo:
 
 def blocks_touched(info: CogInfo, window: Window) -> int:
     """How many internal blocks a full-resolution pixel window overlaps (each is one compressed chunk to fetch).
+
+    Args:
+        info: the file's :class:`CogInfo` (:func:`inspect`).
+        window: a ``rasterio.windows.Window(col_off, row_off, width, height)`` in the file's
+            full-resolution pixels. A plain tuple is refused: its order would be a guess.
 
     Raises:
         TypeError: ``info`` is not a :class:`CogInfo` or ``window`` not a ``rasterio.windows.Window``.
