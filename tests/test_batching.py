@@ -460,7 +460,7 @@ def test_init_opens_no_file_and_the_dataset_pickles(scenes):
     items, _, index = scenes
     chips.close_datasets()
     ds = batching.ChipDataset(index, {"sentinel-1-rtc": ("vh", "vv")}, items=items, labels=_labels())
-    assert chips.reads._cache() == {}
+    assert chips.files._cache() == {}
     back = pickle.loads(pickle.dumps(ds))
     np.testing.assert_array_equal(back[5]["image"].numpy(), ds[5]["image"].numpy())
     assert ds[5]["image"].shape == (2, CHIP, CHIP)

@@ -138,7 +138,7 @@ def test_odd_sizes_keep_partial(tmp_path):
 def test_tall_scene_read_in_several_strips(tmp_path, chip_size, monkeypatch):
     # SCL 1051 x 151 read in strips of about 200 rows (whole rows of chips): the chips that
     # start, follow or end a strip are counted like the others
-    monkeypatch.setattr(chips.statistics, "_STRIP_ROWS", 200)
+    monkeypatch.setattr(chips.statistics, "STRIP_ROWS", 200)
     item, arrays = make_item(tmp_path, shape10=(2101, 301), with_swir=False, bands=("red",))
     for partial in ("drop", "keep"):
         idx = chips.chip_index(item, chip_size, partial=partial)
@@ -151,7 +151,7 @@ def test_class_runs_and_counts_for_any_integer_dtype():
     expected = None
     for dtype in ("uint8", "uint16", "int16", "int64"):
         strips = [(0, scl[:200].astype(dtype)), (200, scl[200:].astype(dtype))]
-        counts = chips.statistics._chip_counts(iter(strips), 100, 300, 260, 3, 3, [1, 3, 8, 9, 10])
+        counts = chips.statistics.chip_counts(iter(strips), 100, 300, 260, 3, 3, [1, 3, 8, 9, 10])
         if expected is None:
             blocks = [[scl[r * 100:(r + 1) * 100, c * 100:(c + 1) * 100] for c in range(3)] for r in range(3)]
             expected = ([[b.size for b in row] for row in blocks], [[(b == 0).sum() for b in row] for row in blocks],
@@ -350,13 +350,13 @@ def test_dataset_cache_reused_and_reset_after_fork(scene):
     idx = chips.chip_index(item, 256)
     chips.close_datasets()
     chips.read_chip(idx.iloc[0], ("red",), items=item)
-    ds = chips.reads._cache()[item.assets["red"].href]
+    ds = chips.files._cache()[item.assets["red"].href]
     chips.read_chip(idx.iloc[1], ("red",), items=item)
-    assert chips.reads._cache()[item.assets["red"].href] is ds and len(chips.reads._cache()) == 1
+    assert chips.files._cache()[item.assets["red"].href] is ds and len(chips.files._cache()) == 1
     r, w = os.pipe()
     pid = os.fork()
     if pid == 0:  # child: empty cache, reads still work
-        ok = len(chips.reads._cache()) == 0
+        ok = len(chips.files._cache()) == 0
         try:
             chips.read_chip(idx.iloc[2], ("red",), items=item)
         except Exception:  # noqa: BLE001
@@ -365,9 +365,9 @@ def test_dataset_cache_reused_and_reset_after_fork(scene):
         os._exit(0)
     os.waitpid(pid, 0)
     assert os.read(r, 1) == b"1"
-    assert chips.reads._cache()[item.assets["red"].href] is ds
+    assert chips.files._cache()[item.assets["red"].href] is ds
     chips.close_datasets()
-    assert chips.reads._cache() == {}
+    assert chips.files._cache() == {}
 
 
 def test_failed_read_names_href(scene, tmp_path):

@@ -109,7 +109,7 @@ def test_masked_loss_ignores_invalid_pixels_and_bad_input_raises(tmp_path):
     assert float(glmodel.masked_bce(logits, batch)) > 10
     with pytest.raises(ValueError, match=r"expected \(1, 1, 2, 2\)"):
         glmodel.masked_bce(torch.zeros(1, 2, 2), batch)
-    with pytest.raises(ValueError, match=r"epochs must be an int >= 1, not 0"):
+    with pytest.raises(ValueError, match=r"epochs must be an integer >= 1, not 0"):
         glmodel.fit(TinyNet(), samples(2), epochs=0, seed=0)
     with pytest.raises(FileNotFoundError, match=r"no checkpoint at"):
         glmodel.load_checkpoint(tmp_path / "missing.pt", TinyNet)

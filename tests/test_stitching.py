@@ -138,7 +138,7 @@ def test_bad_input_raises_clear_errors():
     item = make_item((128, 128))
     with pytest.raises(ValueError, match=r"overlap must be smaller than chip_size \(64\).*overlap=64"):
         stitching.overlap_grid(item, chip_size=64, overlap=64)
-    with pytest.raises(ValueError, match=r"overlap must be an int >= 0, not -1"):
+    with pytest.raises(ValueError, match=r"overlap must be an integer >= 0, not -1"):
         stitching.overlap_grid(item, chip_size=64, overlap=-1)
     with pytest.raises(ValueError, match=r"chip_size=200 is larger than item"):
         stitching.overlap_grid(item, chip_size=200, overlap=0)

@@ -24,6 +24,7 @@ import pandas as pd
 import torch
 from torch.utils.data import DataLoader
 
+from geolesson._checks import check_int
 from geolesson.batching import BandStatistics, collate
 
 #: Version of the checkpoint layout written by :func:`save_checkpoint`.
@@ -116,8 +117,7 @@ def fit(model, train: Any, val: Any = None, *, epochs: int, seed: int, batch_siz
     import time
 
     for name, value, low in (("epochs", epochs, 1), ("batch_size", batch_size, 1), ("seed", seed, 0)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-            raise ValueError(f"{name} must be an int >= {low}, not {value!r}")
+        check_int(name, value, low)
     if len(train) == 0:
         raise ValueError("train is empty: nothing to train on")
     generator = torch.Generator().manual_seed(int(seed))
@@ -142,7 +142,7 @@ def predict(model, dataset: Any, *, batch_size: int = 16) -> Iterator[tuple[dict
 
     ``probability`` is ``sigmoid(logits)``, float32 ``(1, H, W)`` in [0, 1]; ``row`` is the
     chip's index row (:meth:`geolesson.batching.ChipDataset.rows`), in the dataset's order,
-    so an index in row order (:func:`geolesson.stitching.overlap_grid`) feeds a
+    so an index in row order (:func:`geolesson.chips.overlap_grid`) feeds a
     :class:`~geolesson.stitching.Stitcher` directly. A generator: one batch at a time is
     in memory.
 

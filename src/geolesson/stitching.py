@@ -1,7 +1,7 @@
 """Stitching: per-chip predictions back onto each item's own grid.
 
 Split -> apply -> combine. An item is cut into chips on a grid with overlap
-(:func:`overlap_grid`, stride = ``chip_size - overlap``), a model predicts each chip, and
+(:func:`~geolesson.chips.overlap_grid`, stride = ``chip_size - overlap``), a model predicts each chip, and
 :class:`Stitcher` places every prediction back at its chip's window on the item's grid,
 in the item's CRS. Where chips overlap, predictions are averaged with a per-pixel weight
 (a blending window that falls off towards the chip's edges, where a convolutional
@@ -15,7 +15,7 @@ hit counts, divided at the end; raster-vision.readthedocs.io, "Semantic segmenta
 scene-edge pixels covered by a single chip keep a weight).
 
 Memory does not grow with the scene: chips arrive in row order (the order of
-:func:`overlap_grid`), and the stitcher keeps only the rows that a later chip can still
+:func:`~geolesson.chips.overlap_grid`), and the stitcher keeps only the rows that a later chip can still
 touch (at most ``chip_size`` rows x the item's width, float64 sums and weights); finished
 rows are handed on, to an in-memory array (:meth:`Stitcher.result`) or to a tiled GeoTIFF
 written window by window and converted to a Cloud-Optimized GeoTIFF (:func:`write_cog`).
@@ -23,7 +23,11 @@ written window by window and converted to a Cloud-Optimized GeoTIFF (:func:`writ
 A mosaic across items (and CRSs) is out of scope: stitch each item on its own grid, write
 one COG per item, and reproject those (``gdalwarp``, ``rioxarray.merge``) for a map.
 
-Data flow: imports :mod:`geolesson.chips` (grids, chip ids) only.
+Every stitcher speaks its item's :class:`~geolesson.grid.ItemGrid` (``Stitcher.grid``): the
+predictions go back on it, with its transform and CRS. ``stitching.overlap_grid`` is
+:func:`geolesson.chips.overlap_grid`, here under the name the chapters use.
+
+Data flow: imports :mod:`geolesson.grid` and :mod:`geolesson.chips` (chip rows) only.
 """
 
 from __future__ import annotations
@@ -36,97 +40,14 @@ from typing import Any
 
 import numpy as np
 
-from geolesson import chips
-from geolesson.chips.grid import (_datetime, _epsg, _footprints, _Grid, _item_dict, _item_id,
-                                  _reference_asset)
+from geolesson._checks import check_int
+from geolesson.chips import overlap_grid  # noqa: F401  (the chapters call stitching.overlap_grid)
+from geolesson.chips.rows import row_field, row_get, row_window
+from geolesson.grid import ItemGrid
+from geolesson.items import ItemLike
 
 #: Blending windows of :class:`Stitcher`.
 BLENDS = ("linear", "uniform")
-
-
-def _check_int(name: str, value: Any, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}, not {value!r}")
-    return int(value)
-
-
-def _starts(size: int, chip_size: int, stride: int) -> list[int]:
-    """Window starts covering [0, size): every ``stride``, the last one moved back so that it
-    ends at the edge (every chip full size, the edge covered, none outside the scene)."""
-    last = size - chip_size
-    starts = list(range(0, last + 1, stride))
-    if starts[-1] != last:
-        starts.append(last)
-    return starts
-
-
-def overlap_grid(item: Any, chip_size: int = 256, overlap: int = 32, *,
-                 reference_asset: str | None = None):
-    """A chip index over one whole item with overlapping chips (stride < chip size).
-
-    Chips of ``chip_size`` x ``chip_size`` reference pixels start every
-    ``stride = chip_size - overlap`` pixels from the top-left corner; where the scene is not
-    a whole number of strides, the last row and column of chips are moved back to end at the
-    scene's edge (they overlap their neighbours more), so every pixel of the item is covered
-    by at least one chip, every chip is full size and none reaches outside the scene. Rows
-    come in row-major order (``row_off``, then ``col_off``), the order :class:`Stitcher`
-    needs. No file is opened (metadata only). The columns are those of
-    :func:`geolesson.chips.chip_index` that :class:`geolesson.batching.ChipDataset` reads,
-    without statistics; ``chip_id`` carries the overlap (``..._256px_o32_<row>_<col>``) so
-    that it never equals the id of a chip of a non-overlapping index.
-
-    Args:
-        item: one ``pystac.Item`` or STAC item dict (``proj:shape``/``proj:transform`` of the
-            reference asset, ``proj:epsg``/``proj:code``).
-        chip_size: chip side in pixels, >= 1 and at most the scene's height and width.
-        overlap: pixels shared by neighbouring chips, 0 <= overlap < chip_size.
-        reference_asset: the band whose grid the chips follow (None: ``red``, else ``vv``).
-
-    Returns:
-        ``geopandas.GeoDataFrame`` in EPSG:4326: ``chip_id, item_id, collection, datetime,
-        crs, chip_size, overlap, row, col, row_off, col_off, width, height,
-        reference_asset, geometry`` (footprints).
-
-    Raises:
-        ValueError: ``chip_size`` not a positive int or larger than the scene; ``overlap``
-            not an int in [0, chip_size); the item's grid or CRS unusable (see
-            :func:`geolesson.chips.chip_index`).
-    """
-    import geopandas as gpd
-
-    chip_size = _check_int("chip_size", chip_size, 1)
-    overlap = _check_int("overlap", overlap, 0)
-    if overlap >= chip_size:
-        raise ValueError(f"overlap must be smaller than chip_size ({chip_size}): 0 <= overlap < "
-                         f"chip_size, not overlap={overlap} (the stride chip_size - overlap must be "
-                         "at least 1 pixel)")
-    d = _item_dict(item)
-    item_id = _item_id(d)
-    ref_key = _reference_asset(d, reference_asset)
-    ref = _Grid(d, ref_key, "reference_asset")
-    epsg = _epsg(d, ref.asset)
-    if chip_size > min(ref.height, ref.width):
-        raise ValueError(f"chip_size={chip_size} is larger than item {item_id!r} "
-                         f"({ref.height} x {ref.width} pixels of {ref_key!r}); at most "
-                         f"{min(ref.height, ref.width)}")
-    stride = chip_size - overlap
-    rows, cols = _starts(ref.height, chip_size, stride), _starts(ref.width, chip_size, stride)
-    row_off = np.repeat(np.asarray(rows), len(cols))
-    col_off = np.tile(np.asarray(cols), len(rows))
-    r = np.repeat(np.arange(len(rows)), len(cols))
-    c = np.tile(np.arange(len(cols)), len(rows))
-    collection = d.get("collection") or ""
-    size = np.full(r.size, chip_size)
-    base = chips.chip_id(collection, item_id, chip_size, 0, 0)[:-len("_0_0")]
-    frame = gpd.GeoDataFrame({
-        "chip_id": [f"{base}_o{overlap}_{i}_{j}" for i, j in zip(r, c)],
-        "item_id": item_id, "collection": collection, "datetime": _datetime(d),
-        "crs": epsg, "chip_size": chip_size, "overlap": overlap, "row": r, "col": c,
-        "row_off": row_off, "col_off": col_off, "width": size, "height": size,
-        "reference_asset": ref_key,
-    }, geometry=_footprints(ref.transform, epsg, col_off.astype(float), row_off.astype(float),
-                            size.astype(float), size.astype(float)), crs="EPSG:4326")
-    return frame
 
 
 def blend_weights(height: int, width: int, ramp: int) -> np.ndarray:
@@ -143,8 +64,8 @@ def blend_weights(height: int, width: int, ramp: int) -> np.ndarray:
     Raises:
         ValueError: a size < 1 or ``ramp`` < 0.
     """
-    height, width = _check_int("height", height, 1), _check_int("width", width, 1)
-    ramp = _check_int("ramp", ramp, 0)
+    height, width = check_int("height", height, 1), check_int("width", width, 1)
+    ramp = check_int("ramp", ramp, 0)
 
     def axis(n: int) -> np.ndarray:
         i = np.arange(n)
@@ -157,7 +78,7 @@ def blend_weights(height: int, width: int, ramp: int) -> np.ndarray:
 class Stitcher:
     """Per-chip predictions of one item, placed back on the item's grid and blended.
 
-    Predictions of chips (rows of a chip index of this item, e.g. :func:`overlap_grid`) are
+    Predictions of chips (rows of a chip index of this item, e.g. :func:`~geolesson.chips.overlap_grid`) are
     added with :meth:`add` in row order (non-decreasing ``row_off``). Each is multiplied by
     the blending window (:func:`blend_weights`, ``blend="linear"`` with ``ramp`` pixels;
     ``"uniform"`` for a plain mean), after dropping ``crop`` pixels on each side that does
@@ -179,13 +100,20 @@ class Stitcher:
             C = 1).
         blend: ``"linear"`` or ``"uniform"`` (:data:`BLENDS`).
         ramp: width in pixels of the linear window's ramp (usually the grid's overlap);
-            None (default): each row's ``overlap`` column (:func:`overlap_grid` writes it;
+            None (default): each row's ``overlap`` column (:func:`~geolesson.chips.overlap_grid` writes it;
             a ValueError if a row has none, e.g. a row of ``ChipDataset.rows()``).
         crop: pixels dropped from each interior side of every prediction (>= 0, less than
             half the chip size).
         reference_asset: the band whose grid the chips follow (None: ``red``, else ``vv``).
         sink: None, or a callable receiving finished rows: ``row0`` (int), ``values``
             float32 ``(C, n, width)``, ``hits`` uint16 ``(n, width)``.
+
+    Attributes:
+        grid: the item's :class:`~geolesson.grid.ItemGrid` (the reference asset's), whose
+            ``transform``, ``epsg``, ``height`` and ``width`` the stitcher also carries.
+        uncovered: pixels no chip covered so far (NaN in the output).
+        chips: predictions added so far.
+        buffer_rows: the most rows held at once.
 
     Raises:
         ValueError: (``__init__``) bad ``channels``, ``blend``, ``ramp`` or ``crop``;
@@ -194,22 +122,19 @@ class Stitcher:
             after rows further down (not row order), a ``crop`` that leaves nothing.
     """
 
-    def __init__(self, item: Any, *, channels: int = 1, blend: str = "linear",
+    def __init__(self, item: ItemLike, *, channels: int = 1, blend: str = "linear",
                  ramp: int | None = None, crop: int = 0, reference_asset: str | None = None,
                  sink=None):
-        d = _item_dict(item)
-        self.item_id = _item_id(d)
-        ref_key = _reference_asset(d, reference_asset)
-        self._ref = _Grid(d, ref_key, "reference_asset")
-        self.epsg = _epsg(d, self._ref.asset)
-        self.transform = self._ref.transform
-        self.height, self.width = self._ref.height, self._ref.width
-        self.channels = _check_int("channels", channels, 1)
+        self.grid = ItemGrid.from_item(item, reference_asset)
+        self.item_id, self.epsg = self.grid.item_id, self.grid.epsg
+        self.transform = self.grid.transform
+        self.height, self.width = self.grid.shape
+        self.channels = check_int("channels", channels, 1)
         if blend not in BLENDS:
             raise ValueError(f"blend must be one of {list(BLENDS)}, not {blend!r}")
         self.blend = blend
-        self.ramp = None if ramp is None else _check_int("ramp", ramp, 0)
-        self.crop = _check_int("crop", crop, 0)
+        self.ramp = None if ramp is None else check_int("ramp", ramp, 0)
+        self.crop = check_int("crop", crop, 0)
         self._sink = sink
         self._top = 0          # first row not yet handed on
         self._last_row_off = 0
@@ -225,12 +150,12 @@ class Stitcher:
         self.buffer_rows = 0   # the most rows held at once
 
     def _window(self, row: Any) -> tuple[int, int, int, int]:
-        item_id = str(chips.reads._field(row, "item_id"))
+        item_id = str(row_field(row, "item_id"))
         if item_id != self.item_id:
-            raise ValueError(f"row: chip {chips.reads._get_optional(row, 'chip_id')!r} belongs to "
+            raise ValueError(f"row: chip {row_get(row, 'chip_id')!r} belongs to "
                              f"item {item_id!r}; this Stitcher stitches item {self.item_id!r} only "
                              "(one Stitcher per item: split the index by item_id)")
-        r0, c0, h, w = chips.reads._window(row)
+        r0, c0, h, w = row_window(row)
         if r0 < 0 or c0 < 0 or h < 1 or w < 1 or r0 + h > self.height or c0 + w > self.width:
             raise ValueError(f"row: the window rows [{r0}, {r0 + h}) x cols [{c0}, {c0 + w}) is not "
                              f"inside item {self.item_id!r} ({self.height} x {self.width})")
@@ -251,7 +176,7 @@ class Stitcher:
             p = p[None]
         if p.shape != (self.channels, h, w):
             raise ValueError(f"prediction: shape {tuple(p.shape)} does not match chip "
-                             f"{chips.reads._get_optional(row, 'chip_id')!r}: expected "
+                             f"{row_get(row, 'chip_id')!r}: expected "
                              f"({self.channels}, {h}, {w}) (channels, chip height, chip width)"
                              + (" or (height, width)" if self.channels == 1 else ""))
         if r0 < self._last_row_off:
@@ -270,11 +195,11 @@ class Stitcher:
         self._flush(r0)  # rows above this chip are finished
         ramp = self.ramp
         if ramp is None and self.blend == "linear":
-            ramp = chips.reads._get_optional(row, "overlap")
+            ramp = row_get(row, "overlap")
             if ramp is None or ramp != ramp:  # absent or NaN
                 raise ValueError(f"ramp: Stitcher(blend='linear', ramp=None) takes the ramp from "
                                  f"each row's 'overlap' column, and chip "
-                                 f"{chips.reads._get_optional(row, 'chip_id')!r} has none; pass "
+                                 f"{row_get(row, 'chip_id')!r} has none; pass "
                                  "ramp= (pixels, e.g. the grid's overlap) or blend='uniform'")
             ramp = int(ramp)
         weights = blend_weights(h, w, ramp if self.blend == "linear" else 0)
@@ -322,14 +247,6 @@ class Stitcher:
         """Hand on every remaining row (called by :meth:`result` and :func:`write_cog`)."""
         self._flush(self.height)
 
-    def _coords(self):
-        from geolesson.chips.reads import _spatial_ref
-
-        t = self.transform
-        x = t.c + (np.arange(self.width) + 0.5) * t.a
-        y = t.f + (np.arange(self.height) + 0.5) * t.e
-        return {"y": y, "x": x, "spatial_ref": _spatial_ref(self.epsg, t)}
-
     def result(self):
         """The stitched item: ``xarray.DataArray`` float32 ``(band, y, x)`` on the item's grid
         (pixel-centre ``x``/``y`` coordinates in metres of ``EPSG:<epsg>``, CRS and transform
@@ -345,7 +262,7 @@ class Stitcher:
             raise RuntimeError("this Stitcher streams its rows into a sink; result() needs "
                                "Stitcher(..., sink=None)")
         self.finish()
-        coords = self._coords()
+        coords = self.grid.coords()
         da = xr.DataArray(self._full, dims=("band", "y", "x"),
                           coords={"band": np.arange(1, self.channels + 1), **coords},
                           name="prediction",
@@ -360,11 +277,11 @@ class Stitcher:
         if self._full_hits is None:
             raise RuntimeError("this Stitcher streams its rows into a sink; hits() needs sink=None")
         self.finish()
-        da = xr.DataArray(self._full_hits, dims=("y", "x"), coords=self._coords(), name="hits")
+        da = xr.DataArray(self._full_hits, dims=("y", "x"), coords=self.grid.coords(), name="hits")
         return da.rio.write_crs(f"EPSG:{self.epsg}").rio.write_transform(self.transform)
 
 
-def write_cog(predictions: Iterable[tuple[Any, Any]], item: Any, path: str | os.PathLike, *,
+def write_cog(predictions: Iterable[tuple[Any, Any]], item: ItemLike, path: str | os.PathLike, *,
               channels: int = 1, blend: str = "linear", ramp: int | None = None, crop: int = 0,
               reference_asset: str | None = None, blocksize: int = 512,
               hits_path: str | os.PathLike | None = None, gdal_cache_mb: int = 256) -> dict:
@@ -399,7 +316,7 @@ def write_cog(predictions: Iterable[tuple[Any, Any]], item: Any, path: str | os.
     from rio_cogeo.cogeo import cog_translate
     from rio_cogeo.profiles import cog_profiles
 
-    blocksize = _check_int("blocksize", blocksize, 16)
+    blocksize = check_int("blocksize", blocksize, 16)
     if blocksize % 16:
         raise ValueError(f"blocksize must be a multiple of 16 (TIFF tiles), not {blocksize}")
     path = Path(path)

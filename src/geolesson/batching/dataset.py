@@ -12,7 +12,9 @@ import torch
 from torch.utils.data import Dataset
 
 from geolesson import chips
-from geolesson.chips.grid import _as_item_list, _Grid, _item_dict, _reference_asset
+from geolesson.chips.rows import asset_keys
+from geolesson.grid import ItemGrid
+from geolesson.items import ItemsLike, items_by_id
 
 #: Index columns a ChipDataset reads (the window and the georeferencing of each chip).
 _COLUMNS = ("chip_id", "item_id", "collection", "datetime", "row_off", "col_off", "height", "width")
@@ -107,13 +109,13 @@ class ChipDataset(Dataset):
     """
 
     def __init__(self, index: Any, assets: Sequence[str] | Mapping[str, Sequence[str]], *,
-                 items: Any, labels: Any = None, transform: Callable | None = None):
+                 items: ItemsLike, labels: Any = None, transform: Callable | None = None):
         missing = [c for c in ("chip_id", "item_id", "row_off", "col_off", "height", "width")
                    if c not in getattr(index, "columns", ())]
         if missing:
             raise ValueError(f"index must be a chip index (a DataFrame with chip windows); it lacks "
                              f"the columns {missing}")
-        self._items = _items_by_id(items)
+        self._items = items_by_id(items)
         self._rows = _rows(index)
         absent = sorted({r["item_id"] for r in self._rows} - set(self._items))
         if absent:
@@ -245,18 +247,6 @@ def _box(bounds):
     return shapely.box(*bounds)
 
 
-def _items_by_id(items: Any) -> dict[str, dict]:
-    if isinstance(items, Mapping) and "assets" not in items:
-        values = list(items.values())
-    else:
-        values = _as_item_list(items)
-    out = {}
-    for item in values:
-        d = _item_dict(item)
-        out[d["id"]] = d
-    return out
-
-
 def _rows(index: Any) -> list[dict]:
     import pandas as pd
 
@@ -277,7 +267,7 @@ def _rows(index: Any) -> list[dict]:
 
 def _assets_by_collection(assets: Any, collections: set[str]):
     if isinstance(assets, Mapping):
-        out = {str(k): chips.reads._assets_tuple(v) for k, v in assets.items()}
+        out = {str(k): asset_keys(v) for k, v in assets.items()}
         lacking = sorted(collections - set(out))
         if lacking:
             raise ValueError(f"assets: no asset keys for collection(s) {lacking}; the mapping has "
@@ -287,7 +277,7 @@ def _assets_by_collection(assets: Any, collections: set[str]):
             raise ValueError(f"assets: every collection needs as many channels, got "
                              f"{ {k: list(v) for k, v in out.items()} }")
         return out
-    return chips.reads._assets_tuple(assets)
+    return asset_keys(assets)
 
 
 def _labels(labels: Any, rows: list[dict], items: dict[str, dict]):
@@ -318,12 +308,12 @@ def _check_label_grid(key: str, rows: list[dict], items: dict[str, dict]) -> Non
             raise ValueError(f"labels: item {item_id!r} has no label asset {key!r}; its assets are "
                              f"{sorted(d.get('assets') or {})}")
         ref_key = next((r.get("reference_asset") for r in rows if r["item_id"] == item_id), None)
-        ref = _Grid(d, _reference_asset(d, ref_key), "reference_asset")
-        grid = _Grid(d, key, "labels")
-        k = grid.res / ref.res
+        ref = ItemGrid.from_item(d, ref_key)
+        grid = ItemGrid.from_item(d, key, role="labels")
+        k = grid.resolution / ref.resolution
         if not math.isclose(k, round(k), rel_tol=1e-9) or round(k) < 1:
-            raise ValueError(f"labels: asset {key!r} of item {item_id!r} has {grid.res:g} m pixels, "
-                             f"the chips {ref.res:g} m; the label grid must be a whole multiple")
+            raise ValueError(f"labels: asset {key!r} of item {item_id!r} has {grid.resolution:g} m pixels, "
+                             f"the chips {ref.resolution:g} m; the label grid must be a whole multiple")
         k = round(k)
         for r in rows:
             if r["item_id"] != item_id:
@@ -332,5 +322,5 @@ def _check_label_grid(key: str, rows: list[dict], items: dict[str, dict]) -> Non
             if bad:
                 raise ValueError(
                     f"chip size / window {bad} of chip {r['chip_id']!r} is not a multiple of the "
-                    f"label grid: asset {key!r} has {grid.res:g} m pixels over {ref.res:g} m "
+                    f"label grid: asset {key!r} has {grid.resolution:g} m pixels over {ref.resolution:g} m "
                     f"chips, so chip sizes and offsets must be multiples of {k}")

@@ -11,16 +11,12 @@ from typing import Any
 import numpy as np
 from torch.utils.data import Sampler
 
+from geolesson._checks import check_int
+
 #: The COG block (tile) side assumed when none is given, 512 px as in Planetary
 #: Computer's Sentinel-1 RTC and this book's mirror. A STAC item does not say it; read it
 #: with ``rasterio.open(href).block_shapes`` (or :func:`geolesson.cog.inspect`) if unsure.
 DEFAULT_BLOCK_SIZE = 512
-
-
-def _check_int(name: str, value: Any, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, not {value!r}")
-    return int(value)
 
 
 def _index_frame(index: Any):
@@ -56,9 +52,9 @@ class RandomChipSampler(Sampler[int]):
     def __init__(self, data_source: Any, *, seed: int, num_samples: int | None = None,
                  replacement: bool = False):
         self.n = int(data_source) if isinstance(data_source, (int, np.integer)) else len(data_source)
-        self.seed = _check_int("seed", seed, 0)
+        self.seed = check_int("seed", seed, 0)
         self.replacement = bool(replacement)
-        self.num_samples = self.n if num_samples is None else _check_int("num_samples", num_samples, 1)
+        self.num_samples = self.n if num_samples is None else check_int("num_samples", num_samples, 1)
         if not self.replacement and self.num_samples > self.n:
             raise ValueError(f"num_samples={num_samples} is more than the {self.n} chips; use "
                              "replacement=True to draw more")
@@ -66,7 +62,7 @@ class RandomChipSampler(Sampler[int]):
 
     def set_epoch(self, epoch: int) -> None:
         """Use the order of ``epoch`` (a non-negative int) from the next iteration on."""
-        self.epoch = _check_int("epoch", epoch, 0)
+        self.epoch = check_int("epoch", epoch, 0)
 
     def __len__(self) -> int:
         return self.num_samples
@@ -135,15 +131,15 @@ class RandomBlockBatchSampler(Sampler[list[int]]):
     def __init__(self, index: Any, batch_size: int, *, seed: int,
                  block_size: int = DEFAULT_BLOCK_SIZE, drop_last: bool = False):
         frame = _index_frame(index)
-        self.batch_size = _check_int("batch_size", batch_size, 1)
-        self.seed = _check_int("seed", seed, 0)
-        self.block_of = _block_keys(frame, _check_int("block_size", block_size, 1))  # per chip
+        self.batch_size = check_int("batch_size", batch_size, 1)
+        self.seed = check_int("seed", seed, 0)
+        self.block_of = _block_keys(frame, check_int("block_size", block_size, 1))  # per chip
         self.drop_last = bool(drop_last)
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
         """Use the order of ``epoch`` (a non-negative int) from the next iteration on."""
-        self.epoch = _check_int("epoch", epoch, 0)
+        self.epoch = check_int("epoch", epoch, 0)
 
     def __len__(self) -> int:
         n = len(self.block_of)
@@ -191,7 +187,7 @@ def block_order(index: Any, block_size: int = DEFAULT_BLOCK_SIZE) -> np.ndarray:
         int64 positions ``0..len(index)-1``.
     """
     frame = _index_frame(index)
-    block_size = _check_int("block_size", block_size, 1)
+    block_size = check_int("block_size", block_size, 1)
     row_off = np.asarray(frame["row_off"], dtype=np.int64)
     col_off = np.asarray(frame["col_off"], dtype=np.int64)
     item = np.unique(np.asarray(frame["item_id"], dtype=str), return_inverse=True)[1]
@@ -249,9 +245,9 @@ class BlockRowBatchSampler(Sampler[list[int]]):
     def __init__(self, index: Any, batch_size: int, *, num_workers: int,
                  block_size: int = DEFAULT_BLOCK_SIZE, drop_last: bool = False):
         frame = _index_frame(index)
-        self.batch_size = _check_int("batch_size", batch_size, 1)
-        self.num_workers = _check_int("num_workers", num_workers, 0)
-        block_size = _check_int("block_size", block_size, 1)
+        self.batch_size = check_int("batch_size", batch_size, 1)
+        self.num_workers = check_int("num_workers", num_workers, 0)
+        block_size = check_int("block_size", block_size, 1)
         order = block_order(frame, block_size)
         items = np.asarray(frame["item_id"], dtype=str)[order]
         block_rows = np.asarray(frame["row_off"], dtype=np.int64)[order] // block_size

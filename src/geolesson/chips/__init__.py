@@ -31,29 +31,25 @@ Grid conventions (all on each item's own projected grid, no resampling of the 10
   Sentinel-2); all assets of an item must share the grid origin (true for Sentinel-2 L2A:
   the 10, 20 and 60 m bands start at the same corner).
 
-The package's modules, one job each: :mod:`~geolesson.chips.grid` (items, assets, grids,
-footprints; metadata only), :mod:`~geolesson.chips.statistics` (per-chip counts of a
-band), :mod:`~geolesson.chips.index` (:func:`chip_index`),
-:mod:`~geolesson.chips.storage` (GeoParquet), :mod:`~geolesson.chips.reads` (chip reads),
-:mod:`~geolesson.chips.archive` (:func:`index_archive`: many items on a Dask cluster,
-resumable).
+Every module here speaks the item's grid, :class:`geolesson.grid.ItemGrid`: chips are
+windows of it. The modules, one job each: :mod:`~geolesson.chips.index` (:func:`chip_index`
+and :func:`overlap_grid`, one table builder), :mod:`~geolesson.chips.statistics` (per-chip
+counts of a band), :mod:`~geolesson.chips.storage` (GeoParquet), :mod:`~geolesson.chips.rows`
+(an index row's fields and window), :mod:`~geolesson.chips.files` (open files per process,
+windowed reads), :mod:`~geolesson.chips.reads` (chip reads), :mod:`~geolesson.chips.archive`
+(:func:`index_archive`: many items on a Dask cluster, resumable).
 
-Data flow: this package imports :mod:`geolesson.sources` (GDAL HTTP options) and
-:mod:`geolesson.indices` (reflectance scaling) only.
+Data flow: this package imports :mod:`geolesson.items` and :mod:`geolesson.grid` (items and
+their grids), :mod:`geolesson.gdal` (GDAL HTTP options) and :mod:`geolesson.indices`
+(reflectance scaling) only.
 """
 
 from geolesson.chips.archive import ArchiveReport, index_archive
-from geolesson.chips.grid import DEFAULT_REFERENCE_ASSETS
-from geolesson.chips.index import INDEX_COLUMNS, STATISTICS, chip_id, chip_index
-from geolesson.chips.reads import (
-    ChipArray,
-    ItemReader,
-    close_datasets,
-    read_chip,
-    read_chip_array,
-    read_chips,
-)
+from geolesson.chips.files import close_datasets
+from geolesson.chips.index import INDEX_COLUMNS, STATISTICS, chip_id, chip_index, overlap_grid
+from geolesson.chips.reads import ChipArray, ItemReader, read_chip, read_chip_array, read_chips
 from geolesson.chips.storage import read_index, write_index
+from geolesson.grid import DEFAULT_REFERENCE_ASSETS
 
 __all__ = [
     "ArchiveReport",
@@ -66,6 +62,7 @@ __all__ = [
     "chip_index",
     "close_datasets",
     "index_archive",
+    "overlap_grid",
     "read_chip",
     "read_chip_array",
     "read_chips",

@@ -31,10 +31,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from geolesson.chips.grid import _as_item_list, _item_dict, _item_id
-from geolesson.chips.index import _item_chips, _plan, _settings, _Settings, _to_geodataframe
+from geolesson.chips.index import IndexSettings, index_plans, plan_index
 from geolesson.chips.storage import part_path
 from geolesson.indices import DEFAULT_CLOUD_CLASSES
+from geolesson.items import ItemLike, item_dict, item_id, item_list
 
 __all__ = ["ArchiveReport", "index_archive", "part_record"]
 
@@ -74,7 +74,7 @@ class ArchiveReport:
         lines = [f"{self.items} items: {len(self.indexed)} indexed, {len(self.skipped)} skipped "
                  f"(part up to date), {len(self.failed)} failed; {self.chips} chips in "
                  f"{self.seconds:.1f} s with {self.workers or 'no'} Dask workers -> {self.out_dir}"]
-        lines += [f"  failed {item_id}: {error}" for item_id, error in sorted(self.failed.items())]
+        lines += [f"  failed {iid}: {error}" for iid, error in sorted(self.failed.items())]
         return "\n".join(lines)
 
 
@@ -88,10 +88,15 @@ def _item_version(d: dict) -> str:
     return "sha256:" + hashlib.sha256(blob).hexdigest()[:16]
 
 
-def part_record(item: Any, st: _Settings) -> dict:
-    """The record a part carries: the item's id and version and the index settings."""
-    d = _item_dict(item)
-    record = {"version": RECORD_VERSION, "item_id": _item_id(d), "updated": _item_version(d),
+def part_record(item: ItemLike, st: IndexSettings) -> dict:
+    """The record a part carries: the item's id and version and the index settings (a JSON
+    object: ``{"version", "item_id", "updated", "settings"}``).
+
+    Raises:
+        ValueError: the item has no id.
+    """
+    d = item_dict(item)
+    record = {"version": RECORD_VERSION, "item_id": item_id(d), "updated": _item_version(d),
               "settings": dataclasses.asdict(st)}
     return json.loads(json.dumps(record))  # as it reads back from the file (tuples -> lists)
 
@@ -133,12 +138,12 @@ def _write_part(gdf, path: Path, record: dict) -> None:
         tmp.unlink(missing_ok=True)
 
 
-def _index_part(item: dict, st: _Settings, path: str, record: dict) -> dict:
+def _index_part(item: dict, st: IndexSettings, path: str, record: dict) -> dict:
     """The task: index one item and write its part. Errors are returned, not raised, so
     that one bad item does not stop the run."""
     t0 = time.perf_counter()
     try:
-        gdf = _to_geodataframe([_item_chips(_plan(item, st), st)])
+        gdf = index_plans([plan_index(item, st)], st)
         _write_part(gdf, Path(path), record)
     except Exception as exc:  # collected per item and reported at the end of the run
         return {"item_id": record["item_id"], "status": "failed",
@@ -153,12 +158,12 @@ def _search_items(items_or_search: Any) -> list[dict]:
         if not found:
             raise ValueError(f"the search {items_or_search.url_with_parameters()} matched no item: "
                              "there is nothing to index (check its collections, bbox, datetime)")
-        return [_item_dict(i) for i in found]
-    found = _as_item_list(items_or_search)
+        return [item_dict(i) for i in found]
+    found = item_list(items_or_search)
     if not found:
         raise ValueError("items_or_search is empty: there is nothing to index. The usual cause "
                          "is a search that matched no item (check its collections, bbox, datetime)")
-    return [_item_dict(i) for i in found]
+    return [item_dict(i) for i in found]
 
 
 def _writable(out_dir: Path) -> Path:
@@ -232,17 +237,17 @@ def index_archive(items_or_search: Any, out_dir: str | os.PathLike, *, chip_size
             (larger than its scene, not whole in its statistics band), naming the item.
         TypeError: ``items_or_search`` is not a search, an item or items.
     """
-    st = _settings(chip_size, partial, cloud_classes, max_nodata, max_cloud, statistics,
-                   scl_asset, nodata_asset, reference_asset)
+    st = IndexSettings.check(chip_size, partial, cloud_classes, max_nodata, max_cloud, statistics,
+                             scl_asset, nodata_asset, reference_asset)
     _check_workers(workers, client)
     items = _search_items(items_or_search)
-    ids = [_item_id(d) for d in items]
+    ids = [item_id(d) for d in items]
     duplicates = sorted({i for i in ids if ids.count(i) > 1})
     if duplicates:
         raise ValueError(f"items_or_search holds these item ids more than once: {duplicates[:5]}; "
                          "each item gets one part, so pass each item once")
     for d in items:
-        _plan(d, st)  # metadata checks of every item before any work is submitted
+        plan_index(d, st)  # metadata checks of every item before any work is submitted
     out = _writable(Path(out_dir))
     for stale in out.glob("item_id=*/.part.parquet.*.tmp"):  # left by a killed run
         stale.unlink(missing_ok=True)
@@ -250,11 +255,11 @@ def index_archive(items_or_search: Any, out_dir: str | os.PathLike, *, chip_size
     t0 = time.perf_counter()
     report = ArchiveReport(out_dir=out)
     todo = []
-    for d, item_id in zip(items, ids):
-        path, record = part_path(out, item_id), part_record(d, st)
+    for d, iid in zip(items, ids):
+        path, record = part_path(out, iid), part_record(d, st)
         found, rows = _read_record(path)
         if found == record:
-            report.skipped.append(item_id)
+            report.skipped.append(iid)
             report.chips += rows
         else:
             todo.append((d, str(path), record))
@@ -277,7 +282,7 @@ def index_archive(items_or_search: Any, out_dir: str | os.PathLike, *, chip_size
     return report
 
 
-def _run_serial(todo: list, st: _Settings, progress: bool) -> list[dict]:
+def _run_serial(todo: list, st: IndexSettings, progress: bool) -> list[dict]:
     from tqdm.auto import tqdm
 
     return [_index_part(d, st, path, record)
@@ -296,7 +301,7 @@ def _default_workers() -> int:
     return max(1, min(len(os.sched_getaffinity(0)), 4))
 
 
-def _run_distributed(todo: list, st: _Settings, client: Any, workers: int | None,
+def _run_distributed(todo: list, st: IndexSettings, client: Any, workers: int | None,
                      progress: bool) -> tuple[list[dict], int]:
     import distributed
 

@@ -1,4 +1,6 @@
-"""The chip index: one row per chip that an item could yield, with its statistics."""
+"""Chip indexes: one row per chip of an item's grid, without overlap and with statistics
+(:func:`~geolesson.chips.chip_index`), or overlapping and without (:func:`~geolesson.chips.overlap_grid`), built by one table
+builder (:func:`~geolesson.chips.index.chip_table`)."""
 
 from __future__ import annotations
 
@@ -9,19 +11,11 @@ from typing import Any
 
 import numpy as np
 
-from geolesson.chips import statistics as _stats
-from geolesson.chips.grid import (
-    _as_item_list,
-    _asset,
-    _datetime,
-    _epsg,
-    _footprints,
-    _Grid,
-    _item_dict,
-    _item_id,
-    _reference_asset,
-)
+from geolesson._checks import check_fraction, check_int
+from geolesson.chips import statistics as stats
+from geolesson.grid import ItemGrid
 from geolesson.indices import DEFAULT_CLOUD_CLASSES, SCL_CLASSES, SCL_NODATA
+from geolesson.items import ItemLike, ItemsLike, item_asset, item_datetime, item_dict, item_list
 
 #: Columns of a chip index, in order (plus ``geometry``, the chip footprint in EPSG:4326).
 INDEX_COLUMNS: tuple[str, ...] = (
@@ -58,8 +52,9 @@ def chip_id(collection: str, item_id: str, chip_size: int, row: int, col: int) -
 
 
 @dataclass(frozen=True)
-class _Settings:
-    """The arguments of :func:`chip_index` that decide its output, checked."""
+class IndexSettings:
+    """The arguments of :func:`~geolesson.chips.chip_index` that decide its output, checked (:meth:`check`);
+    :func:`~geolesson.chips.index_archive` records them in every part it writes."""
 
     chip_size: int
     partial: str
@@ -72,10 +67,23 @@ class _Settings:
     reference_asset: str | None
 
 
-def _settings(chip_size: Any, partial: Any, cloud_classes: Any, max_nodata: Any, max_cloud: Any,
+    @classmethod
+    def check(cls, chip_size: Any, partial: Any, cloud_classes: Any, max_nodata: Any, max_cloud: Any,
               statistics: Any, scl_asset: str, nodata_asset: str | None,
-              reference_asset: str | None) -> _Settings:
-    """Check :func:`chip_index`'s arguments (``ValueError`` naming the one that is wrong)."""
+              reference_asset: str | None) -> IndexSettings:
+        """The settings of :func:`~geolesson.chips.chip_index`'s arguments of the same names, checked.
+
+        Raises:
+            ValueError: as :func:`~geolesson.chips.chip_index` documents for its arguments (names the one
+                that is wrong).
+        """
+        return _check_settings(cls, chip_size, partial, cloud_classes, max_nodata, max_cloud, statistics,
+                               scl_asset, nodata_asset, reference_asset)
+
+
+def _check_settings(cls, chip_size: Any, partial: Any, cloud_classes: Any, max_nodata: Any, max_cloud: Any,
+                    statistics: Any, scl_asset: str, nodata_asset: str | None,
+                    reference_asset: str | None) -> IndexSettings:
     if isinstance(chip_size, bool) or not isinstance(chip_size, (int, np.integer)) or chip_size <= 0:
         raise ValueError(f"chip_size must be a positive integer number of pixels, not {chip_size!r}")
     if partial not in _PARTIAL:
@@ -88,26 +96,23 @@ def _settings(chip_size: Any, partial: Any, cloud_classes: Any, max_nodata: Any,
         raise ValueError(f"cloud_classes: {unknown} are not SCL classes (0..{max(SCL_CLASSES)})")
     if SCL_NODATA in classes:
         raise ValueError(f"cloud_classes must not contain the no-data class {SCL_NODATA}")
-    _stats._check_fraction("max_nodata", max_nodata)
-    _stats._check_fraction("max_cloud", max_cloud)
-    return _Settings(int(chip_size), partial, tuple(sorted({int(c) for c in classes})),
+    check_fraction("max_nodata", max_nodata)
+    check_fraction("max_cloud", max_cloud)
+    return cls(int(chip_size), partial, tuple(sorted({int(c) for c in classes})),
                      None if max_nodata is None else float(max_nodata),
                      None if max_cloud is None else float(max_cloud),
                      statistics, scl_asset, nodata_asset, reference_asset)
 
 
 @dataclass(frozen=True)
-class _Plan:
-    """What indexing one item needs, read from its metadata alone (no pixels)."""
+class IndexPlan:
+    """What indexing one item needs, read from its metadata alone (no pixels): :func:`plan_index`."""
 
     item: dict
     item_id: str
-    epsg: int
-    ref: _Grid
-    reference_asset: str
+    ref: ItemGrid  # the grid the chips follow
     statistics: str  # "scl" or "nodata", resolved from "auto"
-    band: _Grid  # the statistics band
-    key: str  # its asset key
+    band: ItemGrid  # the statistics band's grid
     nodata: float
     classes: tuple[int, ...]
     s: int  # statistics-band pixels per chip side
@@ -115,18 +120,16 @@ class _Plan:
     band_w: int
 
 
-def _plan(item: Any, st: _Settings) -> _Plan:
+def plan_index(item: ItemLike, st: IndexSettings) -> IndexPlan:
     """Check that ``item`` can be indexed with these settings, from its metadata only.
 
     Raises:
-        ValueError: as :func:`chip_index` documents for a single item.
+        ValueError: as :func:`~geolesson.chips.chip_index` documents for a single item.
     """
     chip_size, statistics, scl_asset = st.chip_size, st.statistics, st.scl_asset
-    d = _item_dict(item)
-    item_id = _item_id(d)
-    reference_asset = _reference_asset(d, st.reference_asset)
-    ref = _Grid(d, reference_asset, "reference_asset")
-    epsg = _epsg(d, ref.asset)
+    d = item_dict(item)
+    ref = ItemGrid.from_item(d, st.reference_asset)
+    item_id, reference_asset = ref.item_id, ref.asset
     if statistics == "auto":
         statistics = "scl" if scl_asset in (d.get("assets") or {}) else "nodata"
     if statistics == "scl":
@@ -137,54 +140,85 @@ def _plan(item: Any, st: _Settings) -> _Plan:
                              f"item {item_id!r} gets statistics='nodata' (no {scl_asset!r} asset): its "
                              "cloud_fraction is NaN (not measured); drop max_cloud")
         key, role = st.nodata_asset or reference_asset, "nodata_asset"
-        _asset(d, key, role)
-        nodata, classes = _nodata_value(d["assets"][key], item_id, key), ()
-    band = _Grid(d, key, role)
-    band.check_origin(ref, item_id)
+        nodata, classes = _nodata_value(item_asset(d, key, role), item_id, key), ()
+    band = ItemGrid.from_item(d, key, role=role)
+    band.scale_to(ref)  # the grids start at one corner
+    ratio = ref.resolution / band.resolution  # band pixels per reference pixel (0.5 for 10 m / 20 m SCL)
     if chip_size > ref.height or chip_size > ref.width:
         raise ValueError(f"chip_size={chip_size} is larger than the scene: item {item_id!r} asset "
                          f"{reference_asset!r} is {ref.height} x {ref.width} pixels; use chip_size <= "
                          f"{min(ref.height, ref.width)}")
-    ratio = ref.res / band.res  # band pixels per reference pixel (0.5 for 10 m / 20 m SCL)
     s = chip_size * ratio
     if not math.isclose(s, round(s), abs_tol=1e-9) or round(s) < 1:
-        raise ValueError(f"chip_size={chip_size} at {ref.res:g} m ({reference_asset!r}) is {s:g} "
-                         f"{key!r} pixels at {band.res:g} m: it must be a whole number; choose "
-                         f"chip_size a multiple of {_stats._step(ratio)}")
+        raise ValueError(f"chip_size={chip_size} at {ref.resolution:g} m ({reference_asset!r}) is {s:g} "
+                         f"{key!r} pixels at {band.resolution:g} m: it must be a whole number; choose "
+                         f"chip_size a multiple of {stats.chip_size_step(ratio)}")
     # band pixels touched by the reference grid
     band_h = math.ceil(ref.height * ratio - 1e-9)
     band_w = math.ceil(ref.width * ratio - 1e-9)
     if band.height < band_h or band.width < band_w:
         raise ValueError(f"item {item_id!r}: asset {key!r} ({band.height} x {band.width} at "
-                         f"{band.res:g} m) does not cover the {reference_asset!r} grid "
-                         f"({ref.height} x {ref.width} at {ref.res:g} m)")
-    return _Plan(d, item_id, epsg, ref, reference_asset, statistics, band, key, nodata, classes,
-                 round(s), band_h, band_w)
+                         f"{band.resolution:g} m) does not cover the {reference_asset!r} grid "
+                         f"({ref.height} x {ref.width} at {ref.resolution:g} m)")
+    return IndexPlan(d, item_id, ref, statistics, band, nodata, classes, round(s), band_h, band_w)
 
 
-def _item_chips(plan: _Plan, st: _Settings):
-    """One item's chips: ``(frame, footprints)``; reads and counts its statistics band."""
+def chip_table(grid: ItemGrid, item: dict, chip_size: int, row: np.ndarray, col: np.ndarray,
+               row_off: np.ndarray, col_off: np.ndarray, height: np.ndarray, width: np.ndarray,
+               chip_ids: list[str], **columns: Any):
+    """The rows of chips of one item's grid: ``(frame, footprints)``.
+
+    Args:
+        grid: the item's reference grid (the chips' windows are on it).
+        item: the item's dict (``collection``, ``datetime`` are read from it).
+        chip_size: the grid's chip size (pixels), a column of every row.
+        row, col, row_off, col_off, height, width: int arrays, one value per chip: its
+            position in chip units and its window in pixels.
+        chip_ids: one id per chip.
+        columns: further columns (arrays of one value per chip), after the window columns.
+
+    Returns:
+        ``pandas.DataFrame`` with the columns of :data:`INDEX_COLUMNS` up to ``height`` (int64
+        windows, ``datetime64[us, UTC]``), then ``columns``; and the footprints (EPSG:4326
+        polygons, :meth:`geolesson.grid.ItemGrid.footprints`) in the same order.
+    """
     import pandas as pd
 
+    n = len(chip_ids)
+    frame = pd.DataFrame({
+        "chip_id": chip_ids,
+        "item_id": [grid.item_id] * n,
+        "collection": [item.get("collection") or ""] * n,
+        "datetime": pd.DatetimeIndex([item_datetime(item)] * n).as_unit("us") if n else
+        pd.DatetimeIndex([], tz="UTC").as_unit("us"),
+        "crs": np.full(n, grid.epsg, dtype=np.int64),
+        "chip_size": np.full(n, chip_size, dtype=np.int64),
+        "reference_asset": [grid.asset] * n,
+        "col": np.asarray(col, dtype=np.int64), "row": np.asarray(row, dtype=np.int64),
+        "col_off": np.asarray(col_off, dtype=np.int64), "row_off": np.asarray(row_off, dtype=np.int64),
+        "width": np.asarray(width, dtype=np.int64), "height": np.asarray(height, dtype=np.int64),
+        **columns,
+    })
+    return frame, grid.footprints(row_off, col_off, height, width)
+
+
+def _item_chips(plan: IndexPlan, st: IndexSettings):
+    """One item's chips: ``(frame, footprints)``; reads and counts its statistics band."""
     chip_size, partial, max_nodata, max_cloud = st.chip_size, st.partial, st.max_nodata, st.max_cloud
     d, item_id, ref, band, s = plan.item, plan.item_id, plan.ref, plan.band, plan.s
-    epsg, key, reference_asset, statistics = plan.epsg, plan.key, plan.reference_asset, plan.statistics
-    band_h, band_w = plan.band_h, plan.band_w
     if partial == "drop":
         nrows, ncols = ref.height // chip_size, ref.width // chip_size
     else:
         nrows, ncols = -(-ref.height // chip_size), -(-ref.width // chip_size)
 
     # the band rows and columns the chips cover, in strips of whole chip rows
-    h, w = min(band_h, nrows * s), min(band_w, ncols * s)
-    strips = _stats._read_strips(band.href, (band.height, band.width),
-                                 s * max(1, round(_stats._STRIP_ROWS / s)), h, w,
-                                 f"item {item_id!r}, asset {key!r},")
-    total, n_nodata, cloud = _stats._chip_counts(strips, s, h, w, nrows, ncols, plan.classes,
-                                                 plan.nodata)
+    h, w = min(plan.band_h, nrows * s), min(plan.band_w, ncols * s)
+    strips = stats.read_strips(band.href, (band.height, band.width), s * max(1, round(stats.STRIP_ROWS / s)), h, w,
+                               f"item {item_id!r}, asset {band.asset!r},")
+    total, n_nodata, cloud = stats.chip_counts(strips, s, h, w, nrows, ncols, plan.classes, plan.nodata)
     valid = total - n_nodata
     nodata_fraction = (n_nodata / total).ravel()
-    if statistics == "scl":
+    if plan.statistics == "scl":
         cloud_fraction = np.divide(cloud, valid, out=np.zeros(valid.shape, dtype=np.float64),
                                    where=valid > 0).ravel()
     else:
@@ -198,29 +232,22 @@ def _item_chips(plan: _Plan, st: _Settings):
         keep &= cloud_fraction <= max_cloud
     row_idx, col_idx = row_idx[keep], col_idx[keep]
     row_off, col_off = row_idx * chip_size, col_idx * chip_size
-    height = np.minimum(chip_size, ref.height - row_off)
-    width = np.minimum(chip_size, ref.width - col_off)
-    geometry = _footprints(ref.transform, epsg, col_off, row_off, width, height)
-    n = int(keep.sum())
     collection = d.get("collection") or ""
-    frame = pd.DataFrame({
-        "chip_id": [chip_id(collection, item_id, chip_size, r, c)
-                    for r, c in zip(row_idx.tolist(), col_idx.tolist())],
-        "item_id": [item_id] * n,
-        "collection": [collection] * n,
-        "datetime": pd.DatetimeIndex([_datetime(d)] * n).as_unit("us") if n else
-        pd.DatetimeIndex([], tz="UTC").as_unit("us"),
-        "crs": np.full(n, epsg, dtype=np.int64),
-        "chip_size": np.full(n, chip_size, dtype=np.int64),
-        "reference_asset": [reference_asset] * n,
-        "col": col_idx, "row": row_idx, "col_off": col_off, "row_off": row_off,
-        "width": width.astype(np.int64), "height": height.astype(np.int64),
-        "nodata_fraction": nodata_fraction[keep], "cloud_fraction": cloud_fraction[keep],
-    })
-    return frame, geometry
+    ids = [chip_id(collection, item_id, chip_size, r, c) for r, c in zip(row_idx.tolist(), col_idx.tolist())]
+    return chip_table(ref, d, chip_size, row_idx, col_idx, row_off, col_off,
+                      np.minimum(chip_size, ref.height - row_off), np.minimum(chip_size, ref.width - col_off),
+                      ids, nodata_fraction=nodata_fraction[keep], cloud_fraction=cloud_fraction[keep])
 
 
-def chip_index(items: Any, chip_size: int = 256, *, partial: str = "drop",
+def index_plans(plans: list[IndexPlan], st: IndexSettings):
+    """The chip index of planned items (:func:`plan_index`): reads each item's statistics band.
+
+    Returns and raises as :func:`~geolesson.chips.chip_index` (``OSError`` for a band that cannot be read).
+    """
+    return _to_geodataframe([_item_chips(plan, st) for plan in plans])
+
+
+def chip_index(items: ItemsLike, chip_size: int = 256, *, partial: str = "drop",
                cloud_classes: Iterable[int] = DEFAULT_CLOUD_CLASSES, max_nodata: float | None = None,
                max_cloud: float | None = None, statistics: str = "auto", scl_asset: str = "scl",
                nodata_asset: str | None = None, reference_asset: str | None = None):
@@ -265,7 +292,7 @@ def chip_index(items: Any, chip_size: int = 256, *, partial: str = "drop",
         nodata_asset: asset whose nodata is counted by ``"nodata"`` statistics (None: the
             reference asset).
         reference_asset: the band whose grid the chips follow; None: the first of
-            :data:`~geolesson.chips.grid.DEFAULT_REFERENCE_ASSETS` (``red``, ``vv``) that
+            :data:`~geolesson.grid.DEFAULT_REFERENCE_ASSETS` (``red``, ``vv``) that
             the item has.
 
     Returns:
@@ -309,14 +336,84 @@ def chip_index(items: Any, chip_size: int = 256, *, partial: str = "drop",
         TypeError: ``items`` is not an item or an iterable of items (e.g. ``None``).
         OSError: the statistics file cannot be read (the message names its href).
     """
-    st = _settings(chip_size, partial, cloud_classes, max_nodata, max_cloud, statistics,
-                   scl_asset, nodata_asset, reference_asset)
-    item_list = _as_item_list(items)
-    if not item_list:
+    st = IndexSettings.check(chip_size, partial, cloud_classes, max_nodata, max_cloud, statistics,
+                             scl_asset, nodata_asset, reference_asset)
+    found = item_list(items)
+    if not found:
         raise ValueError("items is empty: there is nothing to index. The usual cause is a search "
                          "that matched no item (check its collections, bbox, datetime and query)")
-    plans = [_plan(item, st) for item in item_list]  # every item checked before any is read
-    return _to_geodataframe([_item_chips(plan, st) for plan in plans])
+    return index_plans([plan_index(item, st) for item in found], st)  # every item checked before any is read
+
+
+def _starts(size: int, chip_size: int, stride: int) -> list[int]:
+    """Window starts covering [0, size): every ``stride``, the last one moved back so that it
+    ends at the edge (every chip full size, the edge covered, none outside the scene)."""
+    last = size - chip_size
+    starts = list(range(0, last + 1, stride))
+    if starts[-1] != last:
+        starts.append(last)
+    return starts
+
+
+def overlap_grid(item: ItemLike, chip_size: int = 256, overlap: int = 32, *,
+                 reference_asset: str | None = None):
+    """A chip index over one whole item with overlapping chips (stride < chip size).
+
+    Chips of ``chip_size`` x ``chip_size`` reference pixels start every
+    ``stride = chip_size - overlap`` pixels from the top-left corner; where the scene is not
+    a whole number of strides, the last row and column of chips are moved back to end at the
+    scene's edge (they overlap their neighbours more), so every pixel of the item is covered
+    by at least one chip, every chip is full size and none reaches outside the scene. Rows
+    come in row-major order (``row_off``, then ``col_off``), the order :class:`~geolesson.stitching.Stitcher`
+    needs. No file is opened (metadata only). The columns are those of
+    :func:`~geolesson.chips.chip_index` that :class:`geolesson.batching.ChipDataset` reads,
+    without statistics; ``chip_id`` carries the overlap (``..._256px_o32_<row>_<col>``) so
+    that it never equals the id of a chip of a non-overlapping index.
+
+    Args:
+        item: one ``pystac.Item`` or STAC item dict (``proj:shape``/``proj:transform`` of the
+            reference asset, ``proj:epsg``/``proj:code``).
+        chip_size: chip side in pixels, >= 1 and at most the scene's height and width.
+        overlap: pixels shared by neighbouring chips, 0 <= overlap < chip_size.
+        reference_asset: the band whose grid the chips follow (None: ``red``, else ``vv``).
+
+    Returns:
+        ``geopandas.GeoDataFrame`` in EPSG:4326: the columns of :func:`~geolesson.chips.chip_index` without
+        the statistics (``chip_id, item_id, collection, datetime, crs, chip_size,
+        reference_asset, col, row, col_off, row_off, width, height``), then ``overlap``
+        (int64, pixels), and ``geometry`` (footprints).
+
+    Raises:
+        ValueError: ``chip_size`` not a positive int or larger than the scene; ``overlap``
+            not an int in [0, chip_size); the item's grid or CRS unusable (see
+            :func:`~geolesson.chips.chip_index`).
+    """
+    import geopandas as gpd
+
+    chip_size = check_int("chip_size", chip_size, 1)
+    overlap = check_int("overlap", overlap, 0)
+    if overlap >= chip_size:
+        raise ValueError(f"overlap must be smaller than chip_size ({chip_size}): 0 <= overlap < "
+                         f"chip_size, not overlap={overlap} (the stride chip_size - overlap must be "
+                         "at least 1 pixel)")
+    d = item_dict(item)
+    ref = ItemGrid.from_item(d, reference_asset)
+    if chip_size > min(ref.height, ref.width):
+        raise ValueError(f"chip_size={chip_size} is larger than item {ref.item_id!r} "
+                         f"({ref.height} x {ref.width} pixels of {ref.asset!r}); at most "
+                         f"{min(ref.height, ref.width)}")
+    stride = chip_size - overlap
+    rows, cols = _starts(ref.height, chip_size, stride), _starts(ref.width, chip_size, stride)
+    row_off = np.repeat(np.asarray(rows, dtype=np.int64), len(cols))
+    col_off = np.tile(np.asarray(cols, dtype=np.int64), len(rows))
+    r = np.repeat(np.arange(len(rows), dtype=np.int64), len(cols))
+    c = np.tile(np.arange(len(cols), dtype=np.int64), len(rows))
+    size = np.full(r.size, chip_size, dtype=np.int64)
+    base = chip_id(d.get("collection") or "", ref.item_id, chip_size, 0, 0)[:-len("_0_0")]
+    ids = [f"{base}_o{overlap}_{i}_{j}" for i, j in zip(r.tolist(), c.tolist())]
+    frame, footprints = chip_table(ref, d, chip_size, r, c, row_off, col_off, size, size, ids,
+                                   overlap=np.full(r.size, overlap, dtype=np.int64))
+    return gpd.GeoDataFrame(frame, geometry=gpd.GeoSeries(footprints, crs="EPSG:4326"), crs="EPSG:4326")
 
 
 def _to_geodataframe(results: list) -> Any:

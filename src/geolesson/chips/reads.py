@@ -1,125 +1,42 @@
 """On-demand chip reads: index rows -> windowed reads of the items' COGs -> physical values.
 
-Datasets are opened lazily, once per href, per process and thread, and forgotten (not
-closed: the handles belong to the parent) after a fork, so that forked DataLoader workers
-never share GDAL handles with their parent.
+Each asset of an item is read on its own grid (:class:`~geolesson.grid.ItemGrid`) over the
+window that covers a chip of the reference grid, scaled to physical values and, where it is
+coarser, upsampled by whole pixels. The files are opened by :mod:`geolesson.chips.files`.
 """
 
 from __future__ import annotations
 
-import contextlib
-import functools
 import math
-import os
-import threading
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 import numpy as np
 
-from geolesson import sources
-from geolesson.chips.grid import _epsg, _find_item, _Grid, _item_dict, _reference_asset
+from geolesson.chips.files import open_dataset, read, read_window
+from geolesson.chips.rows import asset_keys, row_field, row_get, row_window, rows_list
+from geolesson.grid import GridWindow, ItemGrid
 from geolesson.indices import reflectance
-
-_local = threading.local()
-
-
-def _cache() -> dict:
-    """This thread's dataset cache, emptied (not closed: the handles belong to the parent)
-    when the process has changed since it was filled, i.e. after a fork."""
-    if getattr(_local, "pid", None) != os.getpid():
-        _local.pid = os.getpid()
-        _local.datasets = {}
-    return _local.datasets
+from geolesson.items import ItemLike, ItemsLike, find_item, item_asset, item_dict
 
 
-def _forget_after_fork() -> None:
-    _local.__dict__.clear()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_forget_after_fork)
-
-
-def close_datasets() -> None:
-    """Close the datasets :func:`read_chip` keeps open in this process and thread."""
-    cache = _cache()
-    for ds in cache.values():
-        with contextlib.suppress(Exception):  # closing is best effort
-            ds.close()
-    cache.clear()
-
-
-def _open(href: str):
-    import rasterio
-
-    cache = _cache()
-    ds = cache.get(href)
-    if ds is None or ds.closed:
-        try:
-            with rasterio.Env(**sources.GDAL_HTTP_OPTIONS):
-                ds = rasterio.open(href)
-        except Exception as exc:
-            raise OSError(f"could not open {href!r}: {exc}") from exc
-        cache[href] = ds
-    return ds
-
-
-def _read(href: str, r0: int, r1: int, c0: int, c1: int, out: np.ndarray | None = None) -> np.ndarray:
-    """Band 1 of ``href``, rows [r0, r1) x cols [c0, c1) inside the raster, native dtype (into
-    ``out`` if given). OSError naming the href if the read fails."""
-    import rasterio
-    from rasterio.windows import Window
-
-    ds = _open(href)
-    try:
-        with rasterio.Env(**sources.GDAL_HTTP_OPTIONS):
-            return ds.read(1, window=Window(c0, r0, max(c1 - c0, 0), max(r1 - r0, 0)), out=out)
-    except Exception as exc:
-        _cache().pop(href, None)
-        raise OSError(f"could not read {href!r} (rows {r0}:{r1}, cols {c0}:{c1}): {exc}") from exc
-
-
-def _read_window(href: str, row0: int, row1: int, col0: int, col1: int, fill: Any) -> np.ndarray:
-    """Band 1 of ``href``, rows [row0, row1) x cols [col0, col1), native dtype; parts outside
-    the raster are ``fill``. OSError naming the href if the read fails."""
-    ds = _open(href)
-    r0, r1 = max(row0, 0), min(row1, ds.height)
-    c0, c1 = max(col0, 0), min(col1, ds.width)
-    data = _read(href, r0, r1, c0, c1)
-    if (r0, r1, c0, c1) != (row0, row1, col0, col1):
-        pad = ((r0 - row0, row1 - r1), (c0 - col0, col1 - c1))
-        data = np.pad(data, [(max(a, 0), max(b, 0)) for a, b in pad], constant_values=fill)
-    return data
-
-
-def _field(row: Any, key: str) -> Any:
-    try:
-        return row[key]
-    except (KeyError, TypeError, IndexError):
-        value = getattr(row, key, None)
-        if value is None:
-            raise KeyError(f"the chip row has no {key!r} (is it a row of a chip index?)") from None
-        return value
-
-
-class _Plan:
+class _AssetRead:
     """How to read one asset of one item onto the reference grid."""
 
-    def __init__(self, d: dict, key: str, ref: _Grid):
-        self.grid = _Grid(d, key, "assets")
-        self.grid.check_origin(ref, d.get("id"))
-        k = self.grid.res / ref.res
+    def __init__(self, d: dict, key: str, ref: ItemGrid):
+        self.grid = ItemGrid.from_item(d, key, role="assets")
+        self.asset = item_asset(d, key, "assets")
+        k = self.grid.scale_to(ref)
         if not math.isclose(k, round(k), rel_tol=1e-9) or round(k) < 1:
-            raise ValueError(f"item {d.get('id')!r}: asset {key!r} has {self.grid.res:g} m pixels, the "
-                             f"reference grid {ref.res:g} m; only whole multiples (>= 1) can be upsampled")
+            raise ValueError(f"item {d.get('id')!r}: asset {key!r} has {self.grid.resolution:g} m pixels, the "
+                             f"reference grid {ref.resolution:g} m; only whole multiples (>= 1) can be upsampled")
         self.k = round(k)
-        bands = self.grid.asset.get("raster:bands") or [{}]
+        bands = self.asset.get("raster:bands") or [{}]
         nodata = bands[0].get("nodata")
         self.nodata = None if nodata is None else float(nodata)
         self.fill = 0 if self.nodata is None else self.nodata  # outside the raster
         # read straight into a float32 buffer (rasterio checks the file's dtype when read)
-        self.direct = self.k == 1 and not _has_scale(self.grid.asset)
+        self.direct = self.k == 1 and not _has_scale(self.asset)
 
     def span(self, off: int, size: int) -> tuple[int, int]:
         """Asset pixels [a0, a1) covering reference pixels [off, off + size)."""
@@ -155,25 +72,26 @@ class ItemReader:
 
     Attributes:
         epsg: the item's EPSG code (int).
-        ref: the reference grid (``height``, ``width``, ``transform`` in metres of ``epsg``).
+        ref: the reference grid, a :class:`~geolesson.grid.ItemGrid` (``height``, ``width``,
+            ``transform`` in metres of ``epsg``).
+        plans: one read plan per asset, in channel order (``len(reader.plans)`` is C).
 
     Raises:
         ValueError: as :func:`read_chip` (a missing asset or ``proj:*`` field, grids that
             do not line up).
     """
 
-    def __init__(self, item: Any, assets: Sequence[str], reference_asset: str | None = None):
-        d = _item_dict(item)
-        self.item_id = d.get("id")
-        self.ref = _Grid(d, _reference_asset(d, reference_asset), "reference_asset")
-        self.epsg = _epsg(d, self.ref.asset)
-        self.plans = [_Plan(d, key, self.ref) for key in _assets_tuple(assets)]
+    def __init__(self, item: ItemLike, assets: Sequence[str], reference_asset: str | None = None):
+        d = item_dict(item)
+        self.ref = ItemGrid.from_item(d, reference_asset)
+        self.item_id, self.epsg = self.ref.item_id, self.ref.epsg
+        self.plans = [_AssetRead(d, key, self.ref) for key in asset_keys(assets)]
 
     def transform(self, row_off: int, col_off: int):
         """The ``affine.Affine`` of the chip whose window starts at (row_off, col_off)."""
-        return _chip_transform(self.ref, row_off, col_off)
+        return self.ref.window_transform(row_off, col_off)
 
-    def read_into(self, window: tuple[int, int, int, int], out: np.ndarray) -> None:
+    def read_into(self, window: GridWindow, out: np.ndarray) -> None:
         """Write the chip ``window`` = (row_off, col_off, height, width) of the reference
         grid into ``out``, float32 ``(len(assets), height, width)``, C-contiguous.
 
@@ -193,32 +111,28 @@ class ItemReader:
             raise ValueError(f"out must be a C-contiguous float32 array of shape "
                              f"{(len(self.plans), height, width)}, not {out.dtype} {out.shape}"
                              f"{'' if out.flags.c_contiguous else ' (not C-contiguous)'}")
-        _check_window(window, self.ref, self.item_id)
+        self.ref.check_window(window)
         for j, plan in enumerate(self.plans):
             if plan.direct and _read_direct(plan, row_off, col_off, height, width, out[j]):
                 continue
             r0, r1 = plan.span(row_off, height)
             c0, c1 = plan.span(col_off, width)
-            data = _read_window(plan.grid.href, r0, r1, c0, c1, plan.fill)
-            _scaler(data, plan.grid.asset)(plan.cut(data, r0, c0, row_off, col_off, height, width), out[j])
+            data = read_window(plan.grid.href, r0, r1, c0, c1, plan.fill)
+            _scaler(data, plan.asset)(plan.cut(data, r0, c0, row_off, col_off, height, width), out[j])
 
 
-def _read_direct(plan: _Plan, row_off: int, col_off: int, height: int, width: int,
+def _read_direct(plan: _AssetRead, row_off: int, col_off: int, height: int, width: int,
                  out: np.ndarray) -> bool:
     """Read a window of a float32 asset straight into ``out`` (True), or leave it to the
     general path (False: another dtype, or a window over the raster's edge)."""
-    ds = _open(plan.grid.href)
+    ds = open_dataset(plan.grid.href)
     if (ds.dtypes[0] != "float32" or row_off < 0 or col_off < 0 or row_off + height > ds.height
             or col_off + width > ds.width):
         return False
-    _read(plan.grid.href, row_off, row_off + height, col_off, col_off + width, out=out)
+    read(plan.grid.href, row_off, row_off + height, col_off, col_off + width, out=out)
     if plan.nodata is not None and not math.isnan(plan.nodata):
         out[out == plan.nodata] = np.nan
     return True
-
-
-def _window(row: Any) -> tuple[int, int, int, int]:
-    return tuple(int(_field(row, k)) for k in ("row_off", "col_off", "height", "width"))
 
 
 def _has_scale(asset: dict) -> bool:
@@ -258,79 +172,21 @@ def _scaler(dn: np.ndarray, asset: dict):
     return scale
 
 
-@functools.lru_cache(maxsize=16)
-def _crs_attrs(epsg: int) -> dict:
-    """The CF grid-mapping attributes rioxarray writes for ``EPSG:<epsg>`` (``spatial_ref``
-    coordinate), computed once: ``rio.write_crs`` per chip would cost about 1 ms."""
-    import rioxarray  # noqa: F401  (registers .rio)
+def _to_dataarray(data: np.ndarray, assets: Sequence[str], ref: ItemGrid, row_off: int, col_off: int,
+                  attrs: dict, name: str):
     import xarray as xr
 
-    return dict(xr.DataArray(0).rio.write_crs(f"EPSG:{epsg}").spatial_ref.attrs)
-
-
-def _spatial_ref(epsg: int, transform=None):
-    """The ``spatial_ref`` coordinate rioxarray reads back with ``.rio.crs`` and
-    ``.rio.transform()`` (GDAL GeoTransform order: c a b f d e)."""
-    attrs = dict(_crs_attrs(epsg))
-    if transform is not None:
-        t = transform
-        attrs["GeoTransform"] = " ".join(repr(float(v)) for v in (t.c, t.a, t.b, t.f, t.d, t.e))
-    return ((), np.int64(0), attrs)
-
-
-def _chip_transform(ref: _Grid, row_off: int, col_off: int):
-    """The affine transform of the chip whose window starts at (row_off, col_off)."""
-    from affine import Affine
-
-    t = ref.transform
-    return Affine(t.a, 0, t.c + col_off * t.a, 0, t.e, t.f + row_off * t.e)
-
-
-def _to_dataarray(data: np.ndarray, assets: Sequence[str], ref: _Grid, epsg: int,
-                  row_off: int, col_off: int, attrs: dict, name: str):
-    import xarray as xr
-
-    t = ref.transform
     height, width = data.shape[1:]
-    x = t.c + (col_off + np.arange(width) + 0.5) * t.a
-    y = t.f + (row_off + np.arange(height) + 0.5) * t.e
-    chip_transform = _chip_transform(ref, row_off, col_off)
     da = xr.DataArray(data, dims=("band", "y", "x"), name=name, attrs=attrs,
-                      coords={"band": list(assets), "y": y, "x": x,
-                              "spatial_ref": _spatial_ref(epsg, chip_transform)})
+                      coords={"band": list(assets), **ref.coords((row_off, col_off, height, width))})
     da.encoding["grid_mapping"] = "spatial_ref"
     return da
-
-
-def _assets_tuple(assets: Any) -> tuple[str, ...]:
-    assets = (assets,) if isinstance(assets, str) else tuple(assets)
-    if not assets:
-        raise ValueError("assets must name at least one asset, e.g. ('red', 'green', 'blue', 'nir')")
-    return assets
-
-
-
-
-def _check_window(w: tuple[int, int, int, int], ref: _Grid, item_id: str) -> None:
-    """ValueError unless the window (row_off, col_off, height, width) has a positive size and
-    overlaps the reference grid (a window over an edge is fine: its outside is NaN)."""
-    row_off, col_off, height, width = w
-    for name, value in (("height", height), ("width", width)):
-        if value <= 0:
-            raise ValueError(f"{name}={value}: a chip window needs a positive height and width "
-                             f"(row_off={row_off}, col_off={col_off}, height={height}, width={width})")
-    if row_off >= ref.height or row_off + height <= 0 or col_off >= ref.width or col_off + width <= 0:
-        raise ValueError(f"row_off={row_off}, col_off={col_off}: the window rows [{row_off}, "
-                         f"{row_off + height}) x cols [{col_off}, {col_off + width}) lies wholly "
-                         f"outside item {item_id!r}, whose {ref.key!r} grid is {ref.height} x "
-                         f"{ref.width} pixels; a chip must overlap rows [0, {ref.height}) and cols "
-                         f"[0, {ref.width}) (one that overlaps an edge is padded with NaN)")
 
 
 def _row_reference(rows: list, reference_asset: str | None) -> str | None:
     if reference_asset is not None:
         return reference_asset
-    keys = {_get_optional(r, "reference_asset") for r in rows}
+    keys = {row_get(r, "reference_asset") for r in rows}
     keys.discard(None)
     if len(keys) > 1:
         raise ValueError(f"the rows were indexed on different reference assets {sorted(keys)}; "
@@ -343,8 +199,7 @@ class _Read(NamedTuple):
     block: np.ndarray | None  # (N, C, H, W) when all rows have one size (arrays are its views)
     windows: list
     item: dict
-    ref: _Grid
-    epsg: int
+    ref: ItemGrid
     name: str
 
 
@@ -352,21 +207,20 @@ def _read_rows(rows: list, assets: tuple[str, ...], items: Any, reference_asset:
     """The pixels of rows of ONE item, one read per asset of the union window, then slices."""
     if not rows:
         raise ValueError("rows is empty: nothing to read")
-    item_ids = {str(_field(r, "item_id")) for r in rows}
+    item_ids = {str(row_field(r, "item_id")) for r in rows}
     if len(item_ids) != 1:
         raise ValueError(f"read_chips reads chips of one item at a time, got {len(item_ids)} items "
                          f"({sorted(item_ids)[:3]}...); group the index by item_id first")
-    d = _find_item(items, item_ids.pop())
-    ref = _Grid(d, _reference_asset(d, _row_reference(rows, reference_asset)), "reference_asset")
-    epsg = _epsg(d, ref.asset)
-    windows = [_window(r) for r in rows]
+    d = find_item(items, item_ids.pop())
+    ref = ItemGrid.from_item(d, _row_reference(rows, reference_asset))
+    windows = [row_window(r) for r in rows]
     for w in windows:
-        _check_window(w, ref, d["id"])
+        ref.check_window(w)
     top = min(w[0] for w in windows)
     left = min(w[1] for w in windows)
     bottom = max(w[0] + w[2] for w in windows)
     right = max(w[1] + w[3] for w in windows)
-    plans = [_Plan(d, key, ref) for key in assets]
+    plans = [_AssetRead(d, key, ref) for key in assets]
     sizes = {(w[2], w[3]) for w in windows}
     # chips of one size go into one (chip, band, y, x) block; others get one array each
     block = None
@@ -379,19 +233,13 @@ def _read_rows(rows: list, assets: tuple[str, ...], items: Any, reference_asset:
     for j, plan in enumerate(plans):
         r0, r1 = plan.span(top, bottom - top)
         c0, c1 = plan.span(left, right - left)
-        data = _read_window(plan.grid.href, r0, r1, c0, c1, plan.fill)
-        scale = _scaler(data, plan.grid.asset)
+        data = read_window(plan.grid.href, r0, r1, c0, c1, plan.fill)
+        scale = _scaler(data, plan.asset)
         for i, (row_off, col_off, height, width) in enumerate(windows):
             scale(plan.cut(data, r0, c0, row_off, col_off, height, width), out_arrays[i][j])
         del data
-    name = "reflectance" if all(_has_scale(p.grid.asset) for p in plans) else "value"
-    return _Read(out_arrays, block, windows, d, ref, epsg, name)
-
-
-def _rows_list(rows: Any) -> list:
-    if hasattr(rows, "to_dict") and hasattr(rows, "columns"):  # (Geo)DataFrame
-        return rows.to_dict("records")
-    return list(rows)
+    name = "reflectance" if all(_has_scale(p.asset) for p in plans) else "value"
+    return _Read(out_arrays, block, windows, d, ref, name)
 
 
 class ChipArray(NamedTuple):
@@ -405,7 +253,7 @@ class ChipArray(NamedTuple):
     epsg: int
 
 
-def read_chip_array(row: Any, assets: Sequence[str], *, items: Any,
+def read_chip_array(row: Any, assets: Sequence[str], *, items: ItemsLike,
                     reference_asset: str | None = None) -> ChipArray:
     """One chip as a NumPy array with its georeferencing, without building an xarray object.
 
@@ -418,12 +266,12 @@ def read_chip_array(row: Any, assets: Sequence[str], *, items: Any,
         height, width)``; ``transform`` the chip's ``affine.Affine`` in the item's CRS
         ``EPSG:<epsg>``.
     """
-    read = _read_rows([row], _assets_tuple(assets), items, reference_asset)
+    read = _read_rows([row], asset_keys(assets), items, reference_asset)
     row_off, col_off = read.windows[0][:2]
-    return ChipArray(read.arrays[0], _chip_transform(read.ref, row_off, col_off), read.epsg)
+    return ChipArray(read.arrays[0], read.ref.window_transform(row_off, col_off), read.ref.epsg)
 
 
-def read_chip(row: Any, assets: Sequence[str] = ("red", "green", "blue", "nir"), *, items: Any,
+def read_chip(row: Any, assets: Sequence[str] = ("red", "green", "blue", "nir"), *, items: ItemsLike,
               reference_asset: str | None = None):
     """Read one chip of a chip index in physical units: reflectance, or e.g. gamma0.
 
@@ -474,7 +322,7 @@ def read_chip(row: Any, assets: Sequence[str] = ("red", "green", "blue", "nir"),
     return read_chips([row], assets, items=items, reference_asset=reference_asset)[0]
 
 
-def read_chips(rows: Any, assets: Sequence[str] = ("red", "green", "blue", "nir"), *, items: Any,
+def read_chips(rows: Any, assets: Sequence[str] = ("red", "green", "blue", "nir"), *, items: ItemsLike,
                reference_asset: str | None = None, stack: bool = False):
     """Read many chips of ONE item in one pass: one read per asset of the union window, then slices.
 
@@ -497,18 +345,18 @@ def read_chips(rows: Any, assets: Sequence[str] = ("red", "green", "blue", "nir"
     """
     import xarray as xr
 
-    assets = _assets_tuple(assets)
-    rows = _rows_list(rows)
+    assets = asset_keys(assets)
+    rows = rows_list(rows)
     if stack and rows:
-        sizes = {_window(r)[2:] for r in rows}
+        sizes = {row_window(r)[2:] for r in rows}
         if len(sizes) != 1:
             raise ValueError(f"stack=True needs chips of one size, got {sorted(sizes)}; drop partial "
                              "chips (chip_index(..., partial='drop')) or use stack=False")
     read = _read_rows(rows, assets, items, reference_asset)
     d, windows = read.item, read.windows
-    chip_ids = [_get_optional(r, "chip_id") for r in rows]
+    chip_ids = [row_get(r, "chip_id") for r in rows]
     if not stack:
-        return [_to_dataarray(arr, assets, read.ref, read.epsg, w[0], w[1],
+        return [_to_dataarray(arr, assets, read.ref, w[0], w[1],
                               {"item_id": d["id"], **({"chip_id": str(c)} if c is not None else {})},
                               read.name)
                 for arr, w, c in zip(read.arrays, windows, chip_ids)]
@@ -518,14 +366,8 @@ def read_chips(rows: Any, assets: Sequence[str] = ("red", "green", "blue", "nir"
         coords={"chip": labels, "band": list(assets),
                 "row_off": ("chip", np.array([w[0] for w in windows], dtype=np.int64)),
                 "col_off": ("chip", np.array([w[1] for w in windows], dtype=np.int64)),
-                "spatial_ref": _spatial_ref(read.epsg)},
+                "spatial_ref": read.ref.spatial_ref()},
         attrs={"item_id": d["id"]})
     stacked.encoding["grid_mapping"] = "spatial_ref"
     return stacked
 
-
-def _get_optional(row: Any, key: str) -> Any:
-    try:
-        return _field(row, key)
-    except KeyError:
-        return None

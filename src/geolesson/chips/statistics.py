@@ -9,24 +9,15 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any
 
 import numpy as np
 
-from geolesson import sources
+from geolesson.gdal import GDAL_HTTP_OPTIONS
 from geolesson.indices import SCL_NODATA
 
-#: Band rows per read of the index (rounded to whole chip rows): 11 MB of a 5490-wide SCL;
+#: Band rows per read of the index, rounded to whole chip rows. 11 MB of a 5490-wide SCL,
 #: few enough reads to decode fast, enough to overlap decoding with counting.
-_STRIP_ROWS = 2048
-
-
-def _check_fraction(name: str, value: Any) -> None:
-    if value is None:
-        return
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) \
-            or not 0 <= float(value) <= 1:
-        raise ValueError(f"{name} must be None or a fraction in [0, 1], not {value!r}")
+STRIP_ROWS = 2048
 
 
 def _runs(classes: Sequence[int]) -> list[tuple[int, int]]:
@@ -40,7 +31,7 @@ def _runs(classes: Sequence[int]) -> list[tuple[int, int]]:
     return runs
 
 
-def _chip_counts(strips, s: int, h: int, w: int, nrows: int, ncols: int,
+def chip_counts(strips, s: int, h: int, w: int, nrows: int, ncols: int,
                  cloud_classes: Sequence[int] = (), nodata: float = SCL_NODATA):
     """Pixel counts per chip of a statistics band (SCL, or a data band such as Sentinel-1
     ``vv``): (total, nodata, cloud), each ``(nrows, ncols)`` int64.
@@ -100,7 +91,7 @@ def _chip_counts(strips, s: int, h: int, w: int, nrows: int, ncols: int,
     return total, np.add.reduceat(nodata_cols, starts, axis=1), np.add.reduceat(cloud_cols, starts, axis=1)
 
 
-def _read_strips(href: str, shape: tuple[int, int], rows: int, height: int, width: int, what: str):
+def read_strips(href: str, shape: tuple[int, int], rows: int, height: int, width: int, what: str):
     """Band 1 of ``href``, rows [0, height) x cols [0, width), as successive strips of
     ``rows`` rows: yields ``(row0, strip)``. The next strip is read in a background thread
     while the caller works on this one, so counting overlaps decoding; GDAL decodes each
@@ -116,7 +107,7 @@ def _read_strips(href: str, shape: tuple[int, int], rows: int, height: int, widt
     import rasterio
     from rasterio.windows import Window
 
-    options = {**sources.GDAL_HTTP_OPTIONS, "GDAL_NUM_THREADS": "ALL_CPUS"}
+    options = {**GDAL_HTTP_OPTIONS, "GDAL_NUM_THREADS": "ALL_CPUS"}
 
     def read(ds, row0: int) -> np.ndarray:
         with rasterio.Env(**options):  # GDAL options are per thread
@@ -142,7 +133,7 @@ def _read_strips(href: str, shape: tuple[int, int], rows: int, height: int, widt
             yield row0, strip
 
 
-def _step(ratio: float) -> int:
+def chip_size_step(ratio: float) -> int:
     """Smallest chip_size step that gives whole SCL pixels (2 for 10 m / 20 m)."""
     from fractions import Fraction
 
