@@ -1,4 +1,11 @@
-"""Shared fixtures: the real offline mirror (started once per session) and small COGs made in code."""
+"""Shared fixtures: the real offline mirror (started once per session), its built data, the
+built book, and a Sentinel-2-like scene made in code (:mod:`tests.fixtures` makes the data).
+
+The mirror's own tests (``tests/mirror/``: simulation, builds, servers, faults) and every
+test that uses the running mirror or its built data (the ``mirror``, ``client``,
+``local_items``, ``local_s1_items`` or ``built_book`` fixtures) are marked ``mirror`` here, so
+``pytest -m "not mirror"`` runs the teaching helpers' unit tests alone.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +13,21 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
-import rasterio
-from rasterio.transform import from_origin
+
+from tests.fixtures import ROOT, s2_scene
+
+#: fixtures that need the mirror's built data or the running mirror
+MIRROR_FIXTURES = {"mirror", "client", "local_items", "local_s1_items", "built_book"}
+
+
+MIRROR_TESTS = Path(__file__).parent / "mirror"
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if MIRROR_FIXTURES & set(getattr(item, "fixturenames", ())) or MIRROR_TESTS in item.path.parents:
+            item.add_marker(pytest.mark.mirror)
 
 
 @pytest.fixture(scope="session")
@@ -29,7 +47,7 @@ def mirror():
 @pytest.fixture(scope="session")
 def built_book(mirror):
     """The book built (executed and rendered) once per session against the mirror: the html folder."""
-    root = Path(__file__).resolve().parents[1]
+    root = ROOT
     jb = Path(sys.executable).parent / "jupyter-book"
     r = subprocess.run([str(jb), "build", ".", "--all", "-W", "-n", "--keep-going"], cwd=root,
                        capture_output=True, text=True, timeout=1800)
@@ -67,13 +85,7 @@ def local_s1_items():
         return [json.loads(line) for line in f]
 
 
-def write_test_cog(path, shape=(1000, 700), blocksize=256, dtype="uint16", count=1, seed=0, **extra):
-    """A small COG with known pixels: returns the array written ((count, H, W))."""
-    rng = np.random.default_rng(seed)
-    data = rng.integers(1, 10000, size=(count, *shape)).astype(dtype)
-    profile = dict(driver="COG", width=shape[1], height=shape[0], count=count, dtype=dtype,
-                   crs="EPSG:32635", transform=from_origin(500000, 4000000, 10, 10), nodata=0,
-                   blocksize=blocksize, compress="DEFLATE", **extra)
-    with rasterio.open(path, "w", **profile) as dst:
-        dst.write(data)
-    return data
+@pytest.fixture
+def scene(tmp_path):
+    """A Sentinel-2 L2A-like item (1000 x 700 at 10 m, swir16 and SCL at 20 m) and its arrays."""
+    return s2_scene(tmp_path)

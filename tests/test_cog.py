@@ -10,13 +10,13 @@ import rasterio
 from rasterio.windows import Window
 
 from geolesson import cog
-from tests.conftest import write_test_cog
+from tests.fixtures import random_cog
 
 
 @pytest.fixture
 def small_cog(tmp_path):
     path = tmp_path / "small.tif"
-    write_test_cog(path, shape=(1000, 700), blocksize=256, overview_count=2)
+    random_cog(path, shape=(1000, 700), blocksize=256, overview_count=2)
     return path
 
 

@@ -9,6 +9,7 @@ from affine import Affine
 from pyproj import Transformer
 
 from geolesson.grid import DEFAULT_REFERENCE_ASSETS, ItemGrid, reference_asset
+from tests.fixtures import make_item
 
 # a 10 m grid of 300 x 200 pixels in UTM zone 35N, and a 20 m band on the same corner
 ORIGIN = (600000.0, 4000020.0)
@@ -16,17 +17,11 @@ ORIGIN = (600000.0, 4000020.0)
 
 def item(**props) -> dict:
     x0, y0 = ORIGIN
-    return {
-        "type": "Feature", "stac_version": "1.0.0", "id": "S2B_35SNA_20230703_0_L2A",
-        "geometry": None, "bbox": None, "collection": "sentinel-2-l2a",
-        "properties": {"datetime": "2023-07-03T09:06:41Z", "proj:epsg": 32635, **props},
-        "links": [],
-        "assets": {
-            "red": {"href": "red.tif", "proj:shape": [300, 200], "proj:transform": [10, 0, x0, 0, -10, y0]},
-            "scl": {"href": "scl.tif", "proj:shape": [150, 100], "proj:transform": [20, 0, x0, 0, -20, y0, 0, 0, 1]},
-            "thumbnail": {"href": "thumb.jpg"},
-        },
-    }
+    return make_item("S2B_35SNA_20230703_0_L2A", {
+        "red": {"href": "red.tif", "proj:shape": [300, 200], "proj:transform": [10, 0, x0, 0, -10, y0]},
+        "scl": {"href": "scl.tif", "proj:shape": [150, 100], "proj:transform": [20, 0, x0, 0, -20, y0, 0, 0, 1]},
+        "thumbnail": {"href": "thumb.jpg"},
+    }, datetime="2023-07-03T09:06:41Z", properties={"proj:epsg": 32635, **props})
 
 
 def test_grid_of_the_reference_asset():

@@ -46,10 +46,10 @@ def test_rgb_image_is_channels_last_and_black_where_nodata():
 
 def test_block_grid_draws_one_line_per_block_edge(tmp_path):
     from geolesson import cog
-    from tests.conftest import write_test_cog
+    from tests.fixtures import random_cog
 
     path = tmp_path / "c.tif"
-    write_test_cog(path, shape=(1000, 700), blocksize=256)
+    random_cog(path, shape=(1000, 700), blocksize=256)
     from rasterio.windows import Window
 
     info = cog.inspect(path)

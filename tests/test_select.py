@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import ast
 import datetime as dt
-import re
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -17,10 +15,12 @@ import pytest
 
 from geolesson import select
 from geolesson.mirror.sentinel2 import simulation
+from tests.book.chapters import code_cells
+from tests.fixtures import DATA, ROOT
 from geolesson.mirror.sentinel2.items import item_dict
 from geolesson.mirror.sentinel2.scenario import load_scenario
 
-VARIANT = Path(__file__).parent / "data" / "variant_scenario.toml"
+VARIANT = DATA / "variant_scenario.toml"
 # the fire as the chapters give it: an interval, not an acquisition date
 FIRE = "2023-07-18/2023-07-27"
 CLOUD_CLASSES = (3, 8, 9, 10)  # shadow, cloud medium/high, cirrus
@@ -149,10 +149,10 @@ EXPECTED = {
 def selection_statements(chapter: str) -> list[str]:
     """The chapter's top-level code statements that choose items or dates with geolesson.select
     (and the FIRE interval they start from), in page order, as source text."""
-    text = (Path(__file__).resolve().parents[1] / "book" / f"{chapter}.md").read_text()
+    text = (ROOT / "book" / f"{chapter}.md").read_text()
     out = []
-    for body in re.findall(r"^```\{code-cell\}[^\n]*\n(.*?)^```$", text, flags=re.M | re.S):
-        code = "\n".join(line for line in body.splitlines() if not line.startswith(":"))
+    for cell in code_cells(text):
+        code = "\n".join(cell.body)
         try:
             tree = ast.parse(code)
         except SyntaxError:  # IPython magics (%%writefile ...)

@@ -37,7 +37,8 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+from tests.fixtures import ROOT
+
 USER = "geolesson-learner"
 RUN_TIMEOUT = 600
 
@@ -177,6 +178,7 @@ print(json.dumps({"figures": sum(any(k.endswith("image/png") for k in o.get("dat
 """
 
 
+@pytest.mark.mirror  # the learner's mirror is this checkout's built data
 def test_binder_postbuild_and_start_then_chapter_1_executes(learner):
     learner.run("bash", "binder/postBuild")
     # the package is the clean copy's, installed by postBuild, not this checkout's
@@ -197,6 +199,7 @@ def test_binder_postbuild_and_start_then_chapter_1_executes(learner):
     assert not learner.trapped()
 
 
+@pytest.mark.mirror  # the learner's mirror is this checkout's built data
 def test_make_without_root_uses_no_sudo(learner):
     out = learner.run("make", "install", "mirror", "vendor")
     assert "installing with apt-get" not in out.stdout
@@ -211,6 +214,7 @@ def test_make_without_root_uses_no_sudo(learner):
     assert (learner.repo / "data" / "mirror" / "pg").stat().st_uid == learner.uid
 
 
+@pytest.mark.mirror  # the learner's mirror is this checkout's built data
 def test_make_in_a_conda_environment_never_needs_apt(learner):
     """The Makefile's conda branch, with the user's venv standing in for the conda environment:
     CONDA_PREFIX set, PostgreSQL's programs inside it (links to Debian's), none on PATH."""

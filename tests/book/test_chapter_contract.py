@@ -42,13 +42,22 @@ from __future__ import annotations
 
 import re
 import sys
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-import yaml
 
-ROOT = Path(__file__).resolve().parents[1]
+from tests.book.chapters import (
+    GLANCE_ROW,
+    KNOWN_FAILING,
+    Block,
+    blocks,
+    code_cells,
+    code_lines,
+    minutes,
+    toc_chapters,
+)
+from tests.fixtures import ROOT
+
 GLOSSARY = ROOT / "book" / "glossary.md"
 MAX_CELL_LINES = 20
 MAX_LINE_CHARS = 88
@@ -56,95 +65,8 @@ MIN_EXERCISES = 3
 HIDDEN_INPUT_TAGS = {"remove-input", "hide-input", "remove-cell", "hide-cell"}
 REMOVED_OUTPUT_TAGS = {"remove-output", "remove-cell"}
 
-# issue 11: rules today's chapters do not meet yet; h4b deletes an entry with the fix.
-KNOWN_FAILING: dict[str, set[str]] = {}
 RULES = ("front_matter", "exercises", "try_it_live", "figures", "no_typed_ids_dates",
          "code_cell_size", "term_links", "public_api_only")
-
-
-def toc_chapters(toc_path: Path = ROOT / "_toc.yml") -> list[str]:
-    """The files of the numbered "Chapters" part of the table of contents, in order."""
-    toc = yaml.safe_load(toc_path.read_text())
-    parts = [p for p in toc.get("parts", []) if p.get("caption") == "Chapters"]
-    assert len(parts) == 1, f"{toc_path} must have exactly one part captioned 'Chapters'"
-    return [c["file"] for c in parts[0]["chapters"]]
-
-
-# --------------------------------------------------------------------------------------
-# parsing MyST markdown: code cells and directives
-# --------------------------------------------------------------------------------------
-
-@dataclass
-class Block:
-    """A fenced directive: its name, argument, options, body lines and first line number."""
-
-    name: str
-    argument: str
-    options: dict[str, str]
-    body: list[str]
-    line: int
-    tags: set[str] = field(default_factory=set)
-
-
-FENCE = re.compile(r"^(?P<fence>`{3,}|:{3,})\{(?P<name>[\w:-]+)\}\s*(?P<arg>.*)$")
-
-
-def _options(lines: list[str]) -> tuple[dict[str, str], list[str]]:
-    """Split a directive's body into its options (``:key: value`` lines or a ``---`` YAML
-    block at the top) and the rest."""
-    if lines and lines[0].strip() == "---":
-        end = next((i for i, s in enumerate(lines[1:], 1) if s.strip() == "---"), None)
-        if end is not None:
-            opts = yaml.safe_load("\n".join(lines[1:end])) or {}
-            return {str(k): str(v) if not isinstance(v, list) else ", ".join(map(str, v))
-                    for k, v in opts.items()}, lines[end + 1:]
-    opts = {}
-    i = 0
-    while i < len(lines) and (m := re.match(r"^:([\w-]+):\s*(.*)$", lines[i])):
-        opts[m.group(1)] = m.group(2).strip()
-        i += 1
-    return opts, lines[i:]
-
-
-def _tags(opts: dict[str, str]) -> set[str]:
-    raw = opts.get("tags", "")
-    return {t.strip(" '\"") for t in raw.strip("[]").split(",") if t.strip(" '\"")}
-
-
-def blocks(text: str) -> list[Block]:
-    """Every fenced directive (code cells included), nested ones too, in document order."""
-    lines = text.splitlines()
-    found: list[Block] = []
-
-    def scan(start: int, stop: int) -> None:
-        i = start
-        while i < stop:
-            m = FENCE.match(lines[i])
-            if not m:
-                i += 1
-                continue
-            fence = m.group("fence")
-            end = next((j for j in range(i + 1, stop) if lines[j].strip() == fence), stop)
-            opts, body = _options(lines[i + 1:end])
-            found.append(Block(m.group("name"), m.group("arg").strip(), opts, body, i + 1,
-                               _tags(opts)))
-            if m.group("name") != "code-cell":
-                scan(i + 1, end)
-            i = end + 1
-
-    scan(0, len(lines))
-    return found
-
-
-def code_cells(text: str) -> list[Block]:
-    return [b for b in blocks(text) if b.name == "code-cell"]
-
-
-def code_lines(cell: Block) -> list[str]:
-    """The cell's code from its first to its last non-blank line."""
-    body = cell.body
-    nonblank = [i for i, s in enumerate(body) if s.strip()]
-    return body[nonblank[0]:nonblank[-1] + 1] if nonblank else []
 
 
 def shown(cell: Block) -> bool:
@@ -164,8 +86,6 @@ def glossary_terms(path: Path = GLOSSARY) -> set[str]:
 # the rules: each returns a list of problems (empty = the rule holds)
 # --------------------------------------------------------------------------------------
 
-GLANCE_ROW = re.compile(r"^\|\s*\*\*(?P<key>[A-Za-z]+)\*\*\s*\|\s*(?P<value>.*?)\s*\|\s*$")
-
 
 def check_front_matter(text: str) -> list[str]:
     glance = [b for b in blocks(text) if b.name == "admonition" and "at a glance" in b.argument.lower()]
@@ -177,13 +97,6 @@ def check_front_matter(text: str) -> list[str]:
     problems += [f"{k} is missing or empty" for k in ("questions", "objectives", "keypoints")
                  if len(rows.get(k, "")) < 10]
     return problems
-
-
-def minutes(text: str) -> tuple[int, int]:
-    """(teaching, exercise) minutes of a chapter's "at a glance" table."""
-    glance = next(b for b in blocks(text) if b.name == "admonition" and "at a glance" in b.argument.lower())
-    rows = {m["key"].lower(): m["value"] for s in glance.body if (m := GLANCE_ROW.match(s))}
-    return int(rows["teaching"].split()[0]), int(rows["exercises"].split()[0])
 
 
 def exercises(text: str) -> tuple[list[str], list[str]]:

@@ -14,27 +14,22 @@ import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from geolesson import chips
-from tests import s1_fixtures as s1f
-from tests.test_chips import make_item
-
-ROOT = Path(__file__).resolve().parents[1]
+from tests.fixtures import OSAKA, ROOT, TOKYO, s1_scene, s2_scene
 
 
 @pytest.fixture(scope="module")
 def archive(tmp_path_factory):
     """Five items: three Sentinel-2-like (SCL statistics), two Sentinel-1-like in two zones."""
     tmp = tmp_path_factory.mktemp("archive")
-    items = [make_item(tmp, shape10=(600, 520), item_id=f"S2_{i}", seed=i, with_swir=False)[0]
+    items = [s2_scene(tmp, shape10=(600, 520), item_id=f"S2_{i}", seed=i, with_swir=False)[0]
              for i in range(3)]
-    items += [s1f.make_s1_item(tmp / "osaka", "S1_OSAKA", zone=s1f.OSAKA, shape=(512, 512))[0],
-              s1f.make_s1_item(tmp / "tokyo", "S1_TOKYO", zone=s1f.TOKYO, shape=(512, 384),
-                               seed=1)[0]]
+    items += [s1_scene(tmp / "osaka", "S1_OSAKA", zone=OSAKA, shape=(512, 512))[0],
+              s1_scene(tmp / "tokyo", "S1_TOKYO", zone=TOKYO, shape=(512, 384), seed=1)[0]]
     return [i.to_dict() if hasattr(i, "to_dict") else i for i in items]
 
 

@@ -36,7 +36,7 @@ def raw_items(mirror):
 
 
 @pytest.fixture(scope="module")
-def pc():
+def pc(mirror):
     return sources.open_client("planetary-computer")
 
 

@@ -21,8 +21,9 @@ from starlette.applications import Starlette
 from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 
-from tests.test_book import CHAPTERS
-from tests.test_chapter_contract import KNOWN_FAILING, toc_chapters
+from tests.book.chapters import KNOWN_FAILING, toc_chapters
+
+CHAPTERS = toc_chapters()
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",

@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 
 from geolesson._home import SCENARIO_FILE, data_dir
+from tests.fixtures import DATA
 
-VARIANT = Path(__file__).parent / "data" / "variant_scenario.toml"
+VARIANT = DATA / "variant_scenario.toml"
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ import rasterio
 from torch.utils.data import DataLoader
 
 from geolesson import batching, chips
-from tests import s1_fixtures as s1f
+from tests.fixtures import OSAKA, S1_NODATA, s1_scene
 
 SHAPE = (512, 512)
 CHIP = 128
@@ -70,7 +70,7 @@ def http_scenes(file_server):
     items, local = [], {}
     for k in range(4):
         item_id = f"S1A_OSAKA_{k}"
-        item, _ = s1f.make_s1_item(root / item_id, item_id, s1f.OSAKA, shape=SHAPE, seed=k)
+        item, _ = s1_scene(root / item_id, item_id, OSAKA, shape=SHAPE, seed=k)
         for key, asset in item["assets"].items():
             local[(item_id, key)] = asset["href"]
             asset["href"] = f"{base}/{item_id}/{key}.tif"
@@ -86,7 +86,7 @@ def _direct(local, row):
         with rasterio.open(local[(row["item_id"], key)]) as f:
             a = f.read(1, window=((row["row_off"], row["row_off"] + row["height"]),
                                   (row["col_off"], row["col_off"] + row["width"])))
-        bands.append(np.where(a == s1f.NODATA, np.float32(np.nan), a))
+        bands.append(np.where(a == S1_NODATA, np.float32(np.nan), a))
     return np.stack(bands)
 
 

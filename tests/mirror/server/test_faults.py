@@ -407,9 +407,9 @@ def flaky_server(tmp_path):
     from starlette.routing import Mount, Route
     from starlette.staticfiles import StaticFiles
 
-    from tests.conftest import write_test_cog
+    from tests.fixtures import random_cog
 
-    write_test_cog(tmp_path / "scene.tif", shape=(600, 500), blocksize=256, overview_count=1)
+    random_cog(tmp_path / "scene.tif", shape=(600, 500), blocksize=256, overview_count=1)
     seen: dict[str, int] = {}
 
     async def landing(request):

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+from tests.book.chapters import toc_chapters
+from tests.fixtures import ROOT
+
 HTML = ROOT / "_build" / "html"
-CHAPTERS = ["book/01_search", "book/02_access_cogs", "book/03_dask_ndvi", "book/04_datacubes", "book/05_chipping",
-            "book/06_batching", "book/07_predict"]
+CHAPTERS = toc_chapters()
 
 # built_book (the book built once per session; returns the html folder) is in conftest.py
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import re
 import tomllib
-from pathlib import Path
 
 import yaml
 
-ROOT = Path(__file__).resolve().parents[1]
+from tests.fixtures import ROOT
+
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
 # SPDX identifiers CFF accepts for this project (https://spdx.org/licenses/)
 SPDX = {"BSD-3-Clause", "CC-BY-4.0"}

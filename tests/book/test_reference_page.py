@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import pkgutil
 import re
-from pathlib import Path
 
 import geolesson
 
-ROOT = Path(__file__).resolve().parents[1]
+from tests.fixtures import ROOT
+
 # not the learners' API: the mirror (a separate leaf, driven by the `geolesson` command),
 # the command line and the install self-test
 NOT_LEARNER_API = ("geolesson.mirror", "geolesson.cli", "geolesson.check")

@@ -4,11 +4,10 @@ table and the sum under it agree with the "at a glance" box of the chapter it na
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
-from tests.test_chapter_contract import minutes, toc_chapters
+from tests.book.chapters import minutes, toc_chapters
+from tests.fixtures import ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 GUIDE = (ROOT / "book" / "instructors.md").read_text()
 ROW = re.compile(r"^\| \d+ \{doc\}`(?P<doc>[\w-]+)` \| (?P<teach>\d+) min \| (?P<ex>\d+) min \|", re.M)
 
