@@ -79,7 +79,7 @@ def _drop_gdal_http_connections() -> bool:
     ``ClearCache()``). A forked child is a copy of the forking thread, connection cache
     included: two DataLoader workers (and the parent) would then write requests to one
     socket and read each other's responses ("Read failed", "not recognized as being in a
-    supported file format"; tests/test_batching_http.py). Registered below to run in the
+    supported file format"; tests/batching/test_dataset_http.py). Registered below to run in the
     parent *before* each fork: closing inherited connections in the child instead would
     send a TLS close_notify through the parent's socket over HTTPS. The price: the
     parent's next HTTP read reconnects, and the parent and its children fetch again the

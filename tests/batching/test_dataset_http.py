@@ -3,7 +3,7 @@
 GDAL keeps keep-alive HTTP connections per thread; a forked worker is a copy of its parent
 and, unless :mod:`geolesson.sources` drops them before the fork, two workers write to one
 inherited socket and read each other's responses. The COGs are made here (Sentinel-1
-RTC-like float32, tests/s1_fixtures.py) and served by a stand-in file server in its own
+RTC-like float32, tests/fixtures.py) and served by a stand-in file server in its own
 process: Starlette ``StaticFiles`` (HTTP Range, keep-alive) under uvicorn on 127.0.0.1.
 """
 

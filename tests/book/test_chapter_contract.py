@@ -35,7 +35,7 @@ checked rule by rule (one test per chapter and rule):
 
 Chapters that do not meet a rule yet are listed in ``KNOWN_FAILING`` (issue 11): each is
 an ``xfail(strict=True)``, so fixing a rule without deleting its entry fails the suite.
-``python tests/test_chapter_contract.py`` prints each chapter's numbers.
+``python -m tests.book.test_chapter_contract`` prints each chapter's numbers.
 """
 
 from __future__ import annotations

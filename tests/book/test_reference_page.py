@@ -1,5 +1,5 @@
 """book/reference.md documents every public module of geolesson (the rendered page itself is
-checked by tests/test_site.py; the book build with -n checks that its cross-references resolve)."""
+checked by tests/book/test_site.py; the book build with -n checks that its cross-references resolve)."""
 
 from __future__ import annotations
 
