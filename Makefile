@@ -41,8 +41,7 @@ book: install mirror vendor
 # afterwards (`.venv/bin/geolesson mirror stop`).
 lab: install mirror
 	$(call step,lab: JupyterLab on chapter 1)
-	@$(BIN)/python -c "import jupyterlab" 2>/dev/null || $(BIN)/python -m pip install --quiet -e ".[lab]"
-	@PYTHON=$(BIN)/python book/tools/jupytext_default_viewer.sh
+	@PYTHON=$(BIN)/python book/tools/setup_lab.sh
 	@$(BIN)/geolesson mirror start
 	$(BIN)/jupyter lab book/01_search.md
 
@@ -68,7 +67,7 @@ install-step:
 ifeq ($(CONDA),1)
 $(STAMP): pyproject.toml environment.yml
 	@[ -x $(BIN)/python ] || { echo "error: the conda environment $(CONDA_PREFIX) has no python; conda env create -f environment.yml"; exit 1; }
-	$(BIN)/python -m pip install --quiet -e ".[book,test,ml]"
+	$(BIN)/python -m pip install --quiet -e ".[book,lab,test,ml]"
 	touch $(STAMP)
 else
 $(STAMP): pyproject.toml
@@ -78,7 +77,7 @@ $(STAMP): pyproject.toml
 	  { echo "error: the venv module is missing; on Debian/Ubuntu: sudo apt-get install python3-venv"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e ".[book,test,ml]"
+	$(BIN)/pip install --quiet -e ".[book,lab,test,ml]"
 	touch $(STAMP)
 endif
 

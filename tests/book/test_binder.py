@@ -172,7 +172,7 @@ import json, jupytext, nbclient
 nb = jupytext.read("book/01_search.md")
 nbclient.NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": "book"}}).execute()
 outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
-# figures are shown directly or glued (myst_nb.glue: "application/papermill.record/image/png")
+# figures are the outputs of the cells that draw them
 print(json.dumps({"figures": sum(any(k.endswith("image/png") for k in o.get("data", {})) for o in outputs),
                   "errors": [o.get("ename") for o in outputs if o.get("output_type") == "error"]}))
 """
@@ -188,6 +188,8 @@ def test_binder_postbuild_and_start_then_chapter_1_executes(learner):
     overrides = json.loads((Path(prefix) / "share/jupyter/lab/settings/overrides.json").read_text())
     viewers = overrides["@jupyterlab/docmanager-extension:plugin"]["defaultViewers"]
     assert viewers["markdown"] == viewers["myst"] == "Jupytext Notebook"
+    # the same script as `make lab` (book/tools/setup_lab.sh): offline, no news fetched
+    assert overrides["@jupyterlab/apputils-extension:notification"]["fetchNews"] == "false"
 
     # start launches the mirror in the background and execs the server it is given
     started = learner.run("bash", "binder/start", "echo", "notebook server here", timeout=60)
