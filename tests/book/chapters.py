@@ -35,26 +35,27 @@ class Block:
     body: list[str]
     line: int
     tags: set[str] = field(default_factory=set)
+    meta: dict = field(default_factory=dict)  # the options as parsed (nested YAML kept)
 
 
 FENCE = re.compile(r"^(?P<fence>`{3,}|:{3,})\{(?P<name>[\w:-]+)\}\s*(?P<arg>.*)$")
 
 
-def _options(lines: list[str]) -> tuple[dict[str, str], list[str]]:
+def _options(lines: list[str]) -> tuple[dict[str, str], list[str], dict]:
     """Split a directive's body into its options (``:key: value`` lines or a ``---`` YAML
-    block at the top) and the rest."""
+    block at the top) and the rest; the options flat (as text) and as parsed."""
     if lines and lines[0].strip() == "---":
         end = next((i for i, s in enumerate(lines[1:], 1) if s.strip() == "---"), None)
         if end is not None:
             opts = yaml.safe_load("\n".join(lines[1:end])) or {}
-            return {str(k): str(v) if not isinstance(v, list) else ", ".join(map(str, v))
-                    for k, v in opts.items()}, lines[end + 1:]
+            return ({str(k): str(v) if not isinstance(v, list) else ", ".join(map(str, v))
+                     for k, v in opts.items()}, lines[end + 1:], opts)
     opts = {}
     i = 0
     while i < len(lines) and (m := re.match(r"^:([\w-]+):\s*(.*)$", lines[i])):
         opts[m.group(1)] = m.group(2).strip()
         i += 1
-    return opts, lines[i:]
+    return opts, lines[i:], dict(opts)
 
 
 def _tags(opts: dict[str, str]) -> set[str]:
@@ -76,9 +77,9 @@ def blocks(text: str) -> list[Block]:
                 continue
             fence = m.group("fence")
             end = next((j for j in range(i + 1, stop) if lines[j].strip() == fence), stop)
-            opts, body = _options(lines[i + 1:end])
+            opts, body, meta = _options(lines[i + 1:end])
             found.append(Block(m.group("name"), m.group("arg").strip(), opts, body, i + 1,
-                               _tags(opts)))
+                               _tags(opts), meta))
             if m.group("name") != "code-cell":
                 scan(i + 1, end)
             i = end + 1

@@ -13,10 +13,14 @@ checked rule by rule (one test per chapter and rule):
 ``try_it_live``
     A "Try it live" heading.
 ``figures``
-    Every ``{figure}`` / ``{glue:figure}`` has alt text (a phrase, not a file name) and a
-    caption, and no code cell shows a figure outside them (``plt.show()``, ``fig.show()``
-    or ``display(fig...)`` in a cell whose output is not removed). The rendered-site test
-    checks the built pages as well (every image inside a captioned figure).
+    A figure is shown by the code cell that draws it (so it shows in JupyterLab too), with
+    MyST-NB's code-cell metadata ``mystnb: figure: {name, caption}`` and ``mystnb: image:
+    alt`` (so the web page numbers and captions it): every such cell has a name, a caption
+    and alt text (a phrase, not a file name); every ``{figure}`` directive has alt text and a
+    caption; no ``{glue:figure}`` (glue does not render in JupyterLab); and no code cell draws
+    a figure (``plt.subplots(``, ``plt.figure(``, ``.visualize(``) without that metadata,
+    unless its output is removed. The rendered-site test checks the built pages as well
+    (every image inside a captioned figure), the JupyterLab test the notebooks.
 ``no_typed_ids_dates``
     No STAC item id and no single acquisition date typed into a code cell (solutions
     included): items are chosen by searches, so the cells run live too. Date *intervals*
@@ -32,6 +36,35 @@ checked rule by rule (one test per chapter and rule):
 ``public_api_only``
     Code cells import no private module (``geolesson._home``, any ``geolesson._x``): what a
     learner types must be the public API documented in the reference page.
+``computed_prose``
+    Numbers computed by code reach the prose through ``{eval}`` roles, which both renderings
+    evaluate (MyST-NB's inline execution on the web, jupyterlab-myst in JupyterLab): no
+    ``{glue...}`` role or directive and no ``glue(`` call is left (JupyterLab shows glue
+    roles as raw text), every ``{eval}`` holds one Python expression (no ``;``), as
+    ``_config.yml``'s ``eval_regex`` admits, whose names a cell above computes (a caption's:
+    its own cell or one above) and no cell below assigns again: JupyterLab's *Run All*
+    queues all cells at once, and jupyterlab-myst often evaluates a sentence's roles after
+    cells further down ran, so only a value that stays put shows the same in both.
+``notebook_markup``
+    What jupyterlab-myst cannot resolve would show as a bare label in JupyterLab: a
+    ``{ref}``/``{numref}`` without its own text points at a label of the same chapter
+    (``(label)=`` or an exercise's ``:label:``), and ``{doc}`` always carries its own text.
+    (``{term}`` links into the glossary show as their plain text there, so they are fine.)
+``plumbing_collapsed``
+    Code cells that the web page hides (tagged ``remove-input`` or ``hide-input``: the
+    values for the prose, figure styling) are collapsed in JupyterLab too: cell metadata
+    ``jupyter: {source_hidden: true}``. No cell is tagged ``remove-cell``: MyST-NB's inline
+    execution would run it only with the next shown cell (after the prose below it), or
+    never.
+``solutions_collapsed``
+    Each exercise has a ``###`` heading (its title, in both renderings). Its gated solution
+    sits under a JupyterLab collapsible heading that is collapsed when the notebook opens:
+    a markdown cell of its own (``+++ {"jp-MarkdownHeadingCollapsed": true}``) holding
+    ``<h4 hidden>Solution</h4>`` (``hidden``: the web page shows its dropdown instead), then
+    ``+++`` and the ``{solution-start}``; after the ``{solution-end}`` a ``+++`` and the next
+    heading (the next exercise's or the next section's), which ends the collapsed part.
+    JupyterLab keeps such a heading collapsed through *Run All* (it runs the cells under it),
+    while it un-hides a cell's ``jupyter.outputs_hidden`` outputs whenever it runs the cell.
 
 Chapters that do not meet a rule yet are listed in ``KNOWN_FAILING`` (issue 11): each is
 an ``xfail(strict=True)``, so fixing a rule without deleting its entry fails the suite.
@@ -66,7 +99,8 @@ HIDDEN_INPUT_TAGS = {"remove-input", "hide-input", "remove-cell", "hide-cell"}
 REMOVED_OUTPUT_TAGS = {"remove-output", "remove-cell"}
 
 RULES = ("front_matter", "exercises", "try_it_live", "figures", "no_typed_ids_dates",
-         "code_cell_size", "term_links", "public_api_only")
+         "code_cell_size", "term_links", "public_api_only", "computed_prose", "notebook_markup",
+         "plumbing_collapsed", "solutions_collapsed")
 
 
 def shown(cell: Block) -> bool:
@@ -97,6 +131,7 @@ def check_front_matter(text: str) -> list[str]:
     problems += [f"{k} is missing or empty" for k in ("questions", "objectives", "keypoints")
                  if len(rows.get(k, "")) < 10]
     return problems
+
 
 
 def exercises(text: str) -> tuple[list[str], list[str]]:
@@ -131,25 +166,53 @@ def check_try_it_live(text: str) -> list[str]:
 
 
 FILE_NAME = re.compile(r"^\S+\.(png|jpe?g|svg|gif|pdf)$", re.I)
-SHOWS_FIGURE = re.compile(r"\bplt\.show\(|\bfig\w*\.show\(|\bdisplay\(\s*fig")
+DRAWS_FIGURE = re.compile(r"\bplt\.(?:subplots|figure)\(|\.visualize\(")
+
+
+def figure_cells(text: str) -> list[Block]:
+    """Code cells that show a figure with MyST-NB's ``mystnb: figure`` metadata."""
+    return [c for c in code_cells(text) if isinstance(c.meta.get("mystnb"), dict)
+            and "figure" in c.meta["mystnb"]]
 
 
 def figures(text: str) -> list[Block]:
-    return [b for b in blocks(text) if b.name in ("figure", "glue:figure")]
+    return [b for b in blocks(text) if b.name in ("figure", "glue:figure")] + figure_cells(text)
+
+
+def _not_a_description(alt: str) -> bool:
+    return len(alt.split()) < 3 or bool(FILE_NAME.match(alt))
 
 
 def check_figures(text: str) -> list[str]:
     problems = []
-    for b in figures(text):
-        alt = b.options.get("alt", "").strip()
-        if len(alt.split()) < 3 or FILE_NAME.match(alt):
-            problems.append(f"figure at line {b.line}: alt text {alt!r} is not a description")
-        if not any(s.strip() for s in b.body):
-            problems.append(f"figure at line {b.line} has no caption")
+    for b in blocks(text):
+        if b.name == "glue:figure":
+            problems.append(f"{{glue:figure}} at line {b.line}: JupyterLab cannot show it; show the "
+                            "figure from the cell that draws it (mystnb: figure metadata)")
+        if b.name == "figure":
+            if _not_a_description(b.options.get("alt", "").strip()):
+                problems.append(f"figure at line {b.line}: alt text is not a description")
+            if not any(s.strip() for s in b.body):
+                problems.append(f"figure at line {b.line} has no caption")
+    for cell in figure_cells(text):
+        mystnb = cell.meta["mystnb"]
+        figure, image = mystnb.get("figure") or {}, mystnb.get("image") or {}
+        if not str(figure.get("name", "")).strip():
+            problems.append(f"figure cell at line {cell.line} has no name (mystnb: figure: name)")
+        if not str(figure.get("caption", "")).strip():
+            problems.append(f"figure cell at line {cell.line} has no caption")
+        if cell.tags & REMOVED_OUTPUT_TAGS:
+            problems.append(f"figure cell at line {cell.line} removes its output: the figure would "
+                            "not show (drop remove-output)")
+        if _not_a_description(str(image.get("alt", "")).strip()):
+            problems.append(f"figure cell at line {cell.line}: alt text {image.get('alt')!r} is "
+                            "not a description (mystnb: image: alt)")
+    shown = {c.line for c in figure_cells(text)}
     for cell in code_cells(text):
-        if not (cell.tags & REMOVED_OUTPUT_TAGS) and SHOWS_FIGURE.search("\n".join(cell.body)):
-            problems.append(f"code cell at line {cell.line} shows a figure without caption or alt "
-                            "text: glue it and show it with {glue:figure}")
+        if cell.line not in shown and not (cell.tags & REMOVED_OUTPUT_TAGS) \
+                and DRAWS_FIGURE.search("\n".join(cell.body)):
+            problems.append(f"code cell at line {cell.line} draws a figure without caption or alt "
+                            "text: give it mystnb: figure (name, caption) and image (alt) metadata")
     return problems
 
 
@@ -220,6 +283,148 @@ def check_public_api_only(text: str) -> list[str]:
             if PRIVATE_IMPORT.search(line)]
 
 
+def prose_lines(text: str) -> list[tuple[int, str]]:
+    """(line number, line) of the markdown outside code cells."""
+    code = {i for c in code_cells(text) for i in range(c.line, c.line + len(c.body) + 2)}
+    return [(i, s) for i, s in enumerate(text.splitlines(), 1) if i not in code]
+
+
+EVAL = re.compile(r"\{eval\}`([^`]*)`")
+GLUE = re.compile(r"\{glue(?::\w+)?\}|^\s*glue\(|\bmyst_nb import glue\b", re.M)
+
+
+def eval_expressions(text: str) -> list[str]:
+    """The expressions of the {eval} roles in the prose, in order."""
+    return [e for _, s in prose_lines(text) for e in EVAL.findall(s)]
+
+
+def _bound_names(code: str) -> set[str]:
+    """Names a cell's code binds at its top level (assignments, imports, defs, loops)."""
+    import ast
+
+    try:
+        tree = ast.parse("\n".join(s for s in code.splitlines() if not s.lstrip().startswith(("%", "!"))))
+    except SyntaxError:
+        return set()
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+            names.add(node.id)
+        elif isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            names |= {(a.asname or a.name).split(".")[0] for a in node.names}
+    return names
+
+
+def eval_names(expression: str) -> set[str]:
+    import ast
+
+    tree = ast.parse(expression.strip(), mode="eval")
+    inner = {n.id for node in ast.walk(tree) if isinstance(node, ast.comprehension)
+             for n in ast.walk(node.target) if isinstance(n, ast.Name)}
+    return {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)} - inner
+
+
+def check_computed_prose(text: str) -> list[str]:
+    import builtins
+
+    problems = [f"line {i}: glue ({m.group(0).strip()}): JupyterLab shows glue roles as raw "
+                "text; compute the value in a cell and show it with {eval}"
+                for i, s in enumerate(text.splitlines(), 1) if (m := GLUE.search(s))]
+    # walk the page in order: an {eval} sees only what the cells above it computed (both
+    # renderings evaluate it when they reach it: MyST-NB inline, JupyterLab's Run All)
+    cells = {c.line: c for c in code_cells(text)}
+    bound_below = {line: set().union(*[_bound_names("\n".join(c.body)) for k, c in cells.items() if k > line])
+                   for line in [0, *cells]}
+    defined, skip_to, last_cell = set(dir(builtins)), 0, 0
+    for i, line in enumerate(text.splitlines(), 1):
+        evals = EVAL.findall(line)
+        if i in cells:
+            last_cell = i
+            defined |= _bound_names("\n".join(cells[i].body))
+            skip_to = i + len(cells[i].body) + 1
+            # a figure's caption is rendered once its cell has run
+            caption = ((cells[i].meta.get("mystnb") or {}).get("figure") or {}).get("caption", "")
+            evals = EVAL.findall(str(caption))
+        elif i <= skip_to:
+            continue
+        for e in evals:
+            if not e.strip() or ";" in e:
+                problems.append(f"line {i}: {{eval}}`{e}`: one expression, no statement")
+                continue
+            try:
+                unknown = eval_names(e) - defined
+            except SyntaxError:
+                problems.append(f"line {i}: {{eval}}`{e}` is not a Python expression")
+                continue
+            if unknown:
+                problems.append(f"line {i}: {{eval}}`{e}` uses {sorted(unknown)} before a cell "
+                                "above computes it")
+            # JupyterLab's Run All queues every cell at once and jupyterlab-myst asks for a
+            # markdown cell's values when it gets to it: often after cells further down ran.
+            # A name the prose shows must keep its value to the end of the chapter.
+            rebound = eval_names(e) & bound_below[last_cell]
+            if rebound:
+                problems.append(f"line {i}: {{eval}}`{e}` shows {sorted(rebound)}, which a cell "
+                                "further down assigns again (JupyterLab may show that later value)")
+    return problems
+
+
+XREF = re.compile(r"\{(ref|numref|doc)\}`([^`]+)`")
+
+
+def chapter_labels(text: str) -> set[str]:
+    """Labels a notebook can resolve by itself: ``(label)=`` targets and exercise labels."""
+    labels = set(re.findall(r"^\(([\w:-]+)\)=\s*$", text, re.M))
+    return labels | {b.options["label"] for b in blocks(text) if b.options.get("label")}
+
+
+def check_notebook_markup(text: str) -> list[str]:
+    labels, problems = chapter_labels(text), []
+    for i, s in prose_lines(text):
+        for role, target in XREF.findall(s):
+            if re.search(r"<[^<>]+>\s*$", target):
+                continue  # its own text: shown as such
+            if role == "doc" or target not in labels:
+                problems.append(f"line {i}: {{{role}}}`{target}` would show as a bare label in "
+                                "JupyterLab: give it its own text (`text <target>`)")
+    return problems
+
+
+def check_plumbing_collapsed(text: str) -> list[str]:
+    problems = [f"code cell at line {c.line} (tags {sorted(c.tags)}) is not collapsed in JupyterLab: "
+                "add `jupyter: {source_hidden: true}`" for c in code_cells(text)
+                if c.tags & HIDDEN_INPUT_TAGS and not (c.meta.get("jupyter") or {}).get("source_hidden")]
+    # MyST-NB's inline execution runs a cell when the page reaches it; a removed cell is never
+    # reached, so it would run only with the next shown cell: after the prose below it (whose
+    # {eval} roles then fail), or never (a last clean-up cell)
+    return problems + [f"code cell at line {c.line} is tagged remove-cell: use remove-input "
+                       "(inline execution runs a removed cell late, or never)"
+                       for c in code_cells(text) if "remove-cell" in c.tags]
+
+
+SOLUTION_HEADING = '+++ {"jp-MarkdownHeadingCollapsed": true}\n\n<h4 hidden>Solution</h4>\n\n+++\n\n'
+
+
+def check_solutions_collapsed(text: str) -> list[str]:
+    problems = []
+    for m in re.finditer(r"^```\{exercise-start\}[^\n]*\n:label: (\S+)", text, re.M):
+        before = text[:m.start()].rstrip("\n").rsplit("\n", 1)[-1]
+        if not re.match(r"^### \S", before):
+            problems.append(f"exercise {m.group(1)} has no ### heading right above it (its title)")
+    for m in re.finditer(r"^```\{solution-start\} (\S+)", text, re.M):
+        if not text[:m.start()].endswith(SOLUTION_HEADING):
+            problems.append(f"the solution of {m.group(1)} is not under a collapsed heading "
+                            f"(the lines above it must be {SOLUTION_HEADING!r})")
+        end = text.find("```{solution-end}\n```\n", m.end())
+        after = text[end:].split("\n", 2)[2] if end >= 0 else ""
+        if end < 0 or not re.match(r"\n\+\+\+\n\n(?:\([\w:-]+\)=\n)?#{1,4} \S", after):
+            problems.append(f"the solution of {m.group(1)} is not followed by `+++` and a heading "
+                            "of level 1 to 4 (which ends the collapsed part in JupyterLab)")
+    return problems
+
+
 CHECKS = {name: globals()[f"check_{name}"] for name in RULES}
 
 
@@ -266,32 +471,50 @@ GOOD = '''
 | **Keypoints** | A STAC API answers with metadata, not pixels. |
 :::
 
-An {term}`item` is one scene; {term}`assets <asset>` are its files.
+An {term}`item` is one scene; {term}`assets <asset>` are its files. See {ref}`live` and
+{ref}`the glossary <glossary>`.
 
 ```{code-cell} ipython3
+---
+mystnb:
+  figure:
+    name: fig-map
+    caption: |
+      The footprints of the items.
+  image:
+    alt: >-
+      Footprints of the items over the area of interest
+---
 search = client.search(datetime="2023-07-28/2023-09-30", bbox=bbox)
 fig, ax = plt.subplots()
-glue("fig-map", fig, display=False)
-```
-
-```{glue:figure} fig-map
-:alt: Footprints of the items over the area of interest
-:name: fig-map
-
-The footprints of the items.
 ```
 
 ```{code-cell} ipython3
-:tags: [remove-input]
+---
+tags: [remove-input]
+jupyter: {source_hidden: true}
+---
 ''' + "\n".join(f"x{i} = {i}  # a long hidden cell is fine {'.' * 80}" for i in range(30)) + '''
 ```
+
+The search found {eval}`search.matched()` items, {eval}`f"{x1:.1f}"` per date.
+
+## Exercises
 ''' + "".join(f'''
+### Thing {k}
+
 ```{{exercise-start}}
 :label: ex-{k}
 ```
 Do thing {k}.
 ```{{exercise-end}}
 ```
+
++++ {{"jp-MarkdownHeadingCollapsed": true}}
+
+<h4 hidden>Solution</h4>
+
++++
 
 ```{{solution-start}} ex-{k}
 :class: dropdown
@@ -301,10 +524,13 @@ print({k})
 ```
 ```{{solution-end}}
 ```
+
++++
 ''' for k in range(3)) + '''
+(live)=
 ## Try it live
 
-Set GEOLESSON_SOURCE=live.
+Set GEOLESSON_SOURCE=live; as in {numref}`ex-1`.
 '''
 
 
@@ -312,6 +538,7 @@ def test_the_checker_passes_a_chapter_that_meets_the_contract():
     assert {rule: CHECKS[rule](GOOD) for rule in RULES} == {rule: [] for rule in RULES}
     assert len(figures(GOOD)) == 1 and len(exercises(GOOD)[0]) == 3
     assert term_targets(GOOD) == ["item", "asset"]
+    assert eval_expressions(GOOD) == ["search.matched()", 'f"{x1:.1f}"']
     assert minutes(GOOD) == (30, 20)
 
 
@@ -322,9 +549,13 @@ def test_the_checker_passes_a_chapter_that_meets_the_contract():
     ("exercises", "```{solution-start} ex-1\n", "```{solution-start} ex-9\n"),
     ("exercises", "```{exercise-start}\n:label: ex-0\n```", "```{exercise-start}\n```"),
     ("try_it_live", "## Try it live", "## Live mode"),
-    ("figures", ":alt: Footprints of the items over the area of interest", ":alt: fig-map.png"),
-    ("figures", "The footprints of the items.", ""),
-    ("figures", 'glue("fig-map", fig, display=False)', "plt.show()"),
+    ("figures", "Footprints of the items over the area of interest", "fig-map.png"),
+    ("figures", "    caption: |\n      The footprints of the items.\n", ""),
+    ("figures", "    name: fig-map\n", ""),
+    ("figures", "---\nmystnb:", "---\nmystnb_off:"),
+    ("figures", "print(0)", "fig = plt.figure()"),
+    ("figures", "---\nmystnb:\n  figure:", "---\ntags: [remove-output]\nmystnb:\n  figure:"),
+    ("figures", "print(0)", "```\n\n```{glue:figure} fig-map\n:alt: a map of it\n\nA map.\n```\n```{code-cell}"),
     ("no_typed_ids_dates", "print(1)", 'item = client.get_item("S2A_35SNA_20230831_0_L2A")'),
     ("no_typed_ids_dates", "print(1)", 'cube.sel(time="2023-08-06")'),
     ("no_typed_ids_dates", "print(1)", "t = datetime(2023, 8, 6)"),
@@ -336,6 +567,21 @@ def test_the_checker_passes_a_chapter_that_meets_the_contract():
     ("public_api_only", "print(1)", "from geolesson._home import data_dir"),
     ("public_api_only", "print(1)", "import geolesson._home as home"),
     ("public_api_only", "print(1)", "from geolesson import _home"),
+    ("computed_prose", "{eval}`search.matched()`", "{glue:text}`n_found`"),
+    ("computed_prose", "print(1)", 'glue("n_found", 3, display=False)'),
+    ("computed_prose", "{eval}`search.matched()`", "{eval}`n = 3; n`"),
+    ("computed_prose", "An {term}`item` is one", "An {eval}`x1` {term}`item` is one"),
+    ("computed_prose", "print(1)", "x1 = 2"),
+    ("notebook_markup", "{ref}`live`", "{ref}`instructors`"),
+    ("notebook_markup", "{numref}`ex-1`", "{numref}`fig-map`"),
+    ("notebook_markup", "{ref}`the glossary <glossary>`", "{doc}`glossary`"),
+    ("plumbing_collapsed", "tags: [remove-input]\njupyter: {source_hidden: true}\n", "tags: [remove-input]\n"),
+    ("plumbing_collapsed", "tags: [remove-input]\njupyter", "tags: [remove-cell]\njupyter"),
+    ("solutions_collapsed", "### Thing 1\n\n", ""),
+    ("solutions_collapsed", '+++ {"jp-MarkdownHeadingCollapsed": true}\n\n<h4 hidden>Solution</h4>\n\n+++\n\n', ""),
+    ("solutions_collapsed", '{"jp-MarkdownHeadingCollapsed": true}', ""),
+    ("solutions_collapsed", "```{solution-end}\n```\n\n+++\n\n### Thing 1", "```{solution-end}\n```\n\n### Thing 1"),
+    ("solutions_collapsed", "+++\n\n(live)=\n## Try it live", "+++\n\nSome words.\n\n(live)=\n## Try it live"),
 ])
 def test_the_checker_fails_a_chapter_that_breaks_a_rule(rule, old, new):
     assert old in GOOD
