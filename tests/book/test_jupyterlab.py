@@ -240,7 +240,9 @@ def test_chapter_runs_in_jupyterlab_as_on_the_web(lab, browser, built_book, chap
                     t, n = cell_outputs(nb, u["index"])
                     texts.append(t)
                     images += n
-            timed = any("perf_counter" in "".join(nb["cells"][u["index"]]["source"]) for u in shown["under"])
+            # a solution that times something or computes a measured value prints other numbers
+            sources = "".join("".join(nb["cells"][u["index"]]["source"]) for u in shown["under"])
+            timed = "perf_counter" in sources or bool(set(re.findall(r"\w+", sources)) & measured)
             norm = timing_free if timed else (lambda s: s)
             assert [norm(t) for t in texts] == [norm(t) for t in expected["outputs"]], (k, texts, expected)
             assert images == expected["images"], (k, images, expected)
