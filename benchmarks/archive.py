@@ -24,13 +24,27 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
-CASES = ("serial", "dask-1", "dask-2", "resume", "listing")
+import cases  # benchmarks/cases.py: this folder is on sys.path when a script runs
+
+
+@dataclass(frozen=True)
+class ArchiveCase:
+    """One timed configuration: how the archive is indexed, into which folder."""
+
+    #: ``serial``, ``dask-1``, ``dask-2`` (workers), ``resume`` (every part up to date) or
+    #: ``listing`` (only list and read the parts' footers)
+    case: str
+    #: the folder of parts: a fresh one per run, or the last dask-2 run's for resume and listing
+    out_dir: str
+
+
+NAMES = ("serial", "dask-1", "dask-2", "resume", "listing")
 
 
 def _items(path: str) -> list[dict]:
@@ -56,7 +70,8 @@ def _warm_up() -> None:
     import geolesson.chips  # noqa: F401
 
 
-def _run_case(case: str, items_path: str, out_dir: str, chip_size: int) -> dict:
+def case_archive(case: str, items_path: str, out_dir: str, chip_size: int) -> dict:
+    """Index the archive (or list its parts) the ``case`` way, in a fresh process."""
     import resource
 
     from geolesson.chips import index_archive
@@ -97,13 +112,12 @@ def _run_case(case: str, items_path: str, out_dir: str, chip_size: int) -> dict:
             "rss_mib": rss}
 
 
-def run(case: str, items_path: str, out_dir: str, chip_size: int) -> dict:
-    cmd = [sys.executable, __file__, "--case", case, "--items", items_path, "--out", out_dir,
-           "--chip-size", str(chip_size)]
-    r = subprocess.run(cmd, capture_output=True, text=True)
-    if r.returncode:
-        raise RuntimeError(f"case {case} failed:\n{r.stdout[-3000:]}{r.stderr[-3000:]}")
-    return json.loads(r.stdout.strip().splitlines()[-1])
+CASES = cases.collect(globals())
+
+
+def run(case: ArchiveCase, items_path: str, chip_size: int) -> dict:
+    return cases.run(__file__, "archive", sys.executable, case=case.case, items_path=items_path,
+                     out_dir=case.out_dir, chip_size=chip_size)
 
 
 def fetch_items(path: Path) -> dict:
@@ -125,12 +139,9 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--runs", type=int, default=3)
     p.add_argument("--chip-size", type=int, default=256)
-    p.add_argument("--case", choices=CASES, help=argparse.SUPPRESS)
-    p.add_argument("--items", help=argparse.SUPPRESS)
-    p.add_argument("--out", help=argparse.SUPPRESS)
+    cases.add_arguments(p)
     args = p.parse_args()
-    if args.case:
-        print(json.dumps(_run_case(args.case, args.items, args.out, args.chip_size)))
+    if cases.dispatch(args, CASES):
         return
 
     with tempfile.TemporaryDirectory(prefix="geolesson-archive-bench-") as tmp:
@@ -139,14 +150,12 @@ def main() -> None:
         print(f"archive: {sum(counts.values())} items "
               f"({', '.join(f'{n} {c}' for c, n in sorted(counts.items()))}), "
               f"{args.chip_size}-pixel chips, {os.cpu_count()} cores, {args.runs} runs each")
-        results: dict[str, list[dict]] = {c: [] for c in CASES}
+        results: dict[str, list[dict]] = {c: [] for c in NAMES}
         for i in range(args.runs):
-            for case in ("serial", "dask-1", "dask-2"):
-                out = Path(tmp) / f"{case}-{i}"
-                results[case].append(run(case, str(items_path), str(out), args.chip_size))
-            done = str(Path(tmp) / f"dask-2-{i}")  # every part up to date
-            results["resume"].append(run("resume", str(items_path), done, args.chip_size))
-            results["listing"].append(run("listing", str(items_path), done, args.chip_size))
+            done = str(Path(tmp) / f"dask-2-{i}")  # every part up to date after the dask-2 run
+            for case in [ArchiveCase(c, str(Path(tmp) / f"{c}-{i}")) for c in ("serial", "dask-1", "dask-2")] + [
+                    ArchiveCase("resume", done), ArchiveCase("listing", done)]:
+                results[case.case].append(run(case, str(items_path), args.chip_size))
         report(results)
 
 
@@ -155,7 +164,7 @@ def report(results: dict[str, list[dict]]) -> None:
     items = results["serial"][0]["items"]
     rate = {c: items / med[c] for c in ("serial", "dask-1", "dask-2")}
     print(f"\n{'case':10} {'median s':>9} {'items/s':>8} {'peak RSS MiB per worker':>24}")
-    for case in CASES:
+    for case in NAMES:
         rss = results[case][0].get("rss_mib")
         rss_text = ", ".join(f"{statistics.median(r['rss_mib'][k] for r in results[case]):.0f}"
                              for k in range(len(rss))) if rss else "-"

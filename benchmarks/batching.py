@@ -5,7 +5,7 @@ against torchgeo and xbatcher, over HTTP from the offline mirror.
     .venv/bin/python benchmarks/batching.py [--runs 3] [--items-per-zone N]
 
 Needs the mirror running with its sentinel-1-rtc collection (`.venv/bin/geolesson mirror
-start`). The peers (torchgeo 0.8.1, xbatcher 0.4.0, with torch 2.13.0 CPU) pull Lightning,
+start`). The peers' cases are in benchmarks/batching_peers.py. The peers (torchgeo 0.8.1, xbatcher 0.4.0, with torch 2.13.0 CPU) pull Lightning,
 timm, kornia and more that geolesson does not need, so they live in their own git-ignored
 venv, benchmarks/.venv-batching, made by `--setup` from benchmarks/requirements-batching.txt
 (independent of make; it refuses an install that would bring CUDA packages). PyPI's
@@ -56,14 +56,15 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import subprocess
 import sys
 import tempfile
-import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
-import _cases  # benchmarks/_cases.py: this folder is on sys.path when a script runs
+import cases  # benchmarks/cases.py: this folder is on sys.path when a script runs
+from cases import PeakRSS
+from peers import PeerVenv
 
 COLLECTION = "sentinel-1-rtc"
 BANDS = ("vv", "vh")
@@ -72,8 +73,8 @@ CHIP = 256
 BATCH = 16
 SEED = 42
 HERE = Path(__file__).resolve().parent
-PEER_VENV = HERE / ".venv-batching"
-PEER_REQUIREMENTS = HERE / "requirements-batching.txt"
+PEERS = PeerVenv(".venv-batching", "requirements-batching.txt", cpu_torch_only=True)
+PEER_SCRIPT = HERE / "batching_peers.py"
 #: geolesson's samplers: a full permutation (RandomChipSampler), random batches of whole COG
 #: blocks (RandomBlockBatchSampler), block order sharded by block row (BlockRowBatchSampler)
 GEOLESSON_SAMPLERS = ("random", "block-random", "grid")
@@ -85,49 +86,16 @@ CACHES = {"default": None, "64": "64"}  # GDAL_CACHEMAX (MB); None: GDAL's defau
 # ---------------------------------------------------------------------------------------
 
 
-class PeakRSS:
-    """Peak resident memory of this process plus all its children (DataLoader workers),
-    sampled by a background thread every ``period`` seconds."""
-
-    def __init__(self, period: float = 0.02):
-        import psutil
-
-        self._proc, self._period, self.peak = psutil.Process(), period, 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        import psutil
-
-        while not self._stop.is_set():
-            total = 0
-            for p in [self._proc, *self._proc.children(recursive=True)]:
-                try:
-                    total += p.memory_info().rss
-                except psutil.Error:  # a worker that just exited
-                    pass
-            self.peak = max(self.peak, total)
-            self._stop.wait(self._period)
-
-    def __enter__(self) -> PeakRSS:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        self._thread.join()
-
-
-def _items(path: str) -> list[dict]:
+def load_items(path: str) -> list[dict]:
     return json.loads(Path(path).read_text())
 
 
-def _full_chips(item: dict) -> int:
+def full_chips(item: dict) -> int:
     height, width = item["properties"]["proj:shape"]
     return (height // CHIP) * (width // CHIP)
 
 
-def _epoch(loader, key: str, rss: PeakRSS, ids=None) -> dict:
+def epoch(loader, key: str, rss: PeakRSS, ids=None) -> dict:
     """Iterate ``loader`` once; seconds (all, and from the first batch on: without starting
     the workers), batches, chips, peak RSS, and the first batches' ids."""
     t0 = time.perf_counter()
@@ -154,7 +122,7 @@ def _epoch(loader, key: str, rss: PeakRSS, ids=None) -> dict:
 def case_ceiling(items_path: str, **_) -> dict:
     import rasterio
 
-    items = _items(items_path)
+    items = load_items(items_path)
     with PeakRSS() as rss:
         t0 = time.perf_counter()
         for item in items:
@@ -162,7 +130,7 @@ def case_ceiling(items_path: str, **_) -> dict:
                 with rasterio.open(item["assets"][band]["href"]) as ds:
                     ds.read(1)
         seconds = time.perf_counter() - t0
-    chips = sum(_full_chips(i) for i in items)
+    chips = sum(full_chips(i) for i in items)
     return {"seconds": seconds, "steady_seconds": seconds, "batches": chips / BATCH, "chips": chips,
             "peak_rss": rss.peak, "first_ids": []}
 
@@ -175,7 +143,7 @@ def case_geolesson(items_path: str, index_path: str, sampler: str, workers: int,
 
     from geolesson import batching, chips
 
-    items = _items(items_path)
+    items = load_items(items_path)
     index = chips.read_index(index_path, geometry=False)  # a training process needs no geopandas
     with PeakRSS() as rss:
         dataset = batching.ChipDataset(index, BANDS, items=items)
@@ -186,236 +154,40 @@ def case_geolesson(items_path: str, index_path: str, sampler: str, workers: int,
         else:  # block order, block rows sharded to the workers
             order = {"batch_sampler": batching.BlockRowBatchSampler(index, BATCH, num_workers=workers)}
         loader = torch.utils.data.DataLoader(dataset, num_workers=workers, collate_fn=batching.collate, **order)
-        return _epoch(loader, "image", rss, ids=lambda b: list(b["chip_id"]))
+        return epoch(loader, "image", rss, ids=lambda b: list(b["chip_id"]))
 
 
-def _torchvision_shim() -> None:
-    """Define torchvision's nms/qnms op schemas before torchvision is imported: PyPI's
-    torchvision 0.28 build is linked to CUDA and its compiled ops do not load beside the CPU
-    torch, after which its fake-kernel registration fails ("operator torchvision::nms does
-    not exist"). torchgeo's RasterDataset path never calls these ops."""
-    import torch
-
-    global _TORCHVISION_LIB
-    _TORCHVISION_LIB = torch.library.Library("torchvision", "DEF")
-    _TORCHVISION_LIB.define("nms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor")
-    _TORCHVISION_LIB.define("qnms(Tensor qdets, Tensor qscores, float iou_threshold) -> Tensor")
+CASES = cases.collect(globals())
 
 
-def _torchgeo_dataset(items: list[dict]):
-    """A RasterDataset over the items' vv/vh COGs (one file per band, found from the vv href by
-    torchgeo's band substitution), indexed by each item's acquisition day as a filename date
-    would be. Reprojects everything to the CRS of the first file (torchgeo's default)."""
-    import pandas as pd
-    from torchgeo.datasets import RasterDataset
-    from torchgeo.datasets.utils import disambiguate_timestamp
+@dataclass(frozen=True)
+class BatchingCase:
+    """One timed configuration of the experiment."""
 
-    class Sentinel1RTC(RasterDataset):
-        filename_glob = "*vv*"
-        filename_regex = r".*(?P<band>vv)"
-        separate_files = True
-        all_bands = BANDS
+    #: ``ceiling``, ``geolesson``, ``torchgeo`` or ``xbatcher``
+    library: str
+    #: the order of the chips: ``sequential`` (ceiling), ``random``, ``block-random``, ``grid``
+    sampler: str
+    #: DataLoader worker processes
+    workers: int
+    #: GDAL's block cache: ``default`` (5 % of RAM) or ``64`` (MB), a key of CACHES
+    cache: str
 
-    dataset = Sentinel1RTC(paths=[i["assets"]["vv"]["href"] for i in items])
-    by_href = {i["assets"]["vv"]["href"]: i for i in items}
-    for href in dataset.index.filepath:
-        vh = dataset._update_filepath("vh", href)
-        if vh != by_href[href]["assets"]["vh"]["href"]:
-            raise SystemExit(f"torchgeo's band substitution gives {vh}, not the item's vh href")
-    days = [pd.Timestamp(by_href[h]["properties"]["datetime"]).strftime("%Y%m%d") for h in dataset.index.filepath]
-    dataset.index.index = pd.IntervalIndex.from_tuples([disambiguate_timestamp(d, "%Y%m%d") for d in days],
-                                                       closed="both", name="datetime")
-    return dataset
+    @property
+    def peer(self) -> bool:
+        """Whether the case runs in the peers' venv (batching_peers.py)."""
+        return self.library in ("torchgeo", "xbatcher")
 
+    def torchgeo(self, workers: int | None = None) -> BatchingCase:
+        """The torchgeo case this one is compared with (its random or grid sampler)."""
+        sampler = "grid" if self.sampler == "grid" else "random"
+        return BatchingCase("torchgeo", sampler, self.workers if workers is None else workers, self.cache)
 
-def _torchgeo_sampler(dataset, sampler: str, length: int):
-    import torch
-    from torchgeo.samplers import GridGeoSampler, RandomGeoSampler
+    def with_workers(self, workers: int) -> BatchingCase:
+        return BatchingCase(self.library, self.sampler, workers, self.cache)
 
-    if sampler == "random":
-        return RandomGeoSampler(dataset, size=CHIP, length=length, generator=torch.Generator().manual_seed(SEED))
-    return GridGeoSampler(dataset, size=CHIP, stride=CHIP)
-
-
-def case_torchgeo(items_path: str, sampler: str, workers: int, **_) -> dict:
-    _torchvision_shim()
-    import torch
-    from torchgeo.datasets import stack_samples
-
-    items = _items(items_path)
-    with PeakRSS() as rss:
-        dataset = _torchgeo_dataset(items)
-        order = _torchgeo_sampler(dataset, sampler, sum(_full_chips(i) for i in items))
-        loader = torch.utils.data.DataLoader(dataset, batch_size=BATCH, sampler=order, num_workers=workers,
-                                             collate_fn=stack_samples)
-        return _epoch(loader, "image", rss)
-
-
-def _xbatcher_tensor(patch):
-    """(vv, vh) of one xbatcher patch as a (2, H, W) tensor: xbatcher's own to_tensor squeezes
-    a Dataset's variables and fails on two of them."""
-    import torch
-
-    return torch.from_numpy(patch[list(BANDS)].to_array("band").values)
-
-
-def _xbatcher_dataset(items: list[dict]):
-    import rioxarray
-    import torch
-    import xarray as xr
-    import xbatcher
-    from xbatcher.loaders.torch import MapDataset
-
-    parts = []
-    for item in items:
-        bands = {b: rioxarray.open_rasterio(item["assets"][b]["href"]).squeeze("band", drop=True) for b in BANDS}
-        generator = xbatcher.BatchGenerator(xr.Dataset(bands), input_dims={"y": CHIP, "x": CHIP})
-        parts.append(MapDataset(generator, transform=_xbatcher_tensor))
-    return torch.utils.data.ConcatDataset(parts)
-
-
-def case_xbatcher(items_path: str, workers: int, context: str | None = None, **_) -> dict:
-    """xbatcher's dataset opens the files (rioxarray) in the main process: under fork its
-    workers inherit those GDAL handles (the ``xbatcher_fork`` check); timed under spawn."""
-    import torch
-
-    items = _items(items_path)
-    context = context or ("spawn" if workers else None)
-    with PeakRSS() as rss:
-        loader = torch.utils.data.DataLoader(_xbatcher_dataset(items), batch_size=BATCH, num_workers=workers,
-                                             multiprocessing_context=context)
-        return _epoch(loader, "image", rss)
-
-
-def case_xbatcher_fork(items_path: str, **_) -> dict:
-    """Whether xbatcher's epoch survives 2 workers under fork (the DataLoader's default on Linux)."""
-    try:
-        result = case_xbatcher(items_path, workers=2, context="fork")
-        return {"ok": True, "error": "", "batches": result["batches"]}
-    except Exception as e:  # reported, not hidden: the message goes into the table's notes
-        return {"ok": False, "error": f"{type(e).__name__}: {str(e).splitlines()[0][:120]}"}
-
-
-def case_torchgeo_fidelity(items_path: str, **_) -> dict:
-    """What torchgeo's one-CRS grid epoch holds, against the same files read natively."""
-    _torchvision_shim()
-    import numpy as np
-    import pandas as pd
-    import rasterio
-    import shapely
-    import torch
-    from torchgeo.datasets import stack_samples
-
-    items = _items(items_path)
-    dataset = _torchgeo_dataset(items)
-    target = dataset.crs.to_epsg()
-    # each grid query overlaps the footprints (in the target CRS) of its item's day
-    footprints = dataset.index.geometry.to_numpy()
-    day_of = dataset.index.index
-    epsg_of = {i["assets"]["vv"]["href"]: i["properties"]["proj:epsg"] for i in items}
-    zone_of_file = [epsg_of[h] for h in dataset.index.filepath]
-
-    def zone(query) -> int:
-        x, y, t = query
-        box = shapely.box(x.start, y.start, x.stop, y.stop)
-        hits = {zone_of_file[k] for k in range(len(footprints))
-                if footprints[k].intersects(box) and day_of[k].overlaps(pd.Interval(t.start, t.stop, closed="both"))}
-        if len(hits) != 1:
-            raise SystemExit(f"torchgeo query {query} hits files of {len(hits)} zones")
-        return hits.pop()
-
-    loader = torch.utils.data.DataLoader(dataset, batch_size=BATCH, collate_fn=stack_samples,
-                                         sampler=_torchgeo_sampler(dataset, "grid", 0))
-    sums: dict[int, list] = {}
-    chips = nodata_chips = raw_nodata_pixels = 0
-    min_value = np.inf
-    for batch in loader:
-        image = batch["image"].numpy()[:, 0]  # vv
-        for k, query in enumerate(batch["bounds"]):
-            chip = image[k]
-            bad = chip == NODATA
-            chips += 1
-            nodata_chips += int(bad.any())
-            raw_nodata_pixels += int(bad.sum())
-            min_value = min(min_value, float(chip.min()))
-            v = chip[~bad & np.isfinite(chip)].astype(np.float64)
-            s = sums.setdefault(zone(query), [0, 0.0, 0.0])
-            s[0] += v.size
-            s[1] += v.sum()
-            s[2] += (v * v).sum()
-
-    native: dict[int, list] = {}
-    native_chips = native_nodata_chips = 0
-    for item in items:
-        with rasterio.open(item["assets"]["vv"]["href"]) as ds:
-            a = ds.read(1)
-        h, w = (a.shape[0] // CHIP) * CHIP, (a.shape[1] // CHIP) * CHIP
-        blocks = (a[:h, :w] == NODATA).reshape(h // CHIP, CHIP, w // CHIP, CHIP).any(axis=(1, 3))
-        native_chips += blocks.size
-        native_nodata_chips += int(blocks.sum())
-        v = a[a != NODATA].astype(np.float64)
-        s = native.setdefault(item["properties"]["proj:epsg"], [0, 0.0, 0.0])
-        s[0] += v.size
-        s[1] += v.sum()
-        s[2] += (v * v).sum()
-
-    def mean_std(s):
-        mean = s[1] / s[0]
-        return mean, float(np.sqrt(s[2] / s[0] - mean * mean))
-
-    zones = {}
-    for epsg in sorted(native):
-        (m0, s0), (m1, s1) = mean_std(native[epsg]), mean_std(sums[epsg])
-        zones[str(epsg)] = {"reprojected": epsg != target, "std_change": s1 / s0 - 1, "mean_change": m1 / m0 - 1,
-                            "pixels_native": native[epsg][0], "pixels_torchgeo": sums[epsg][0]}
-    # the seed: the same generator seed twice gives the same chips?
-    a = list(_torchgeo_sampler(dataset, "random", 64))
-    b = list(_torchgeo_sampler(dataset, "random", 64))
-    return {"target_epsg": target, "zones": zones, "chips": chips, "nodata_chips": nodata_chips,
-            "native_chips": native_chips, "native_nodata_chips": native_nodata_chips,
-            "raw_nodata_pixels": raw_nodata_pixels, "min_value": min_value,
-            "same_seed_same_chips": [str(q) for q in a] == [str(q) for q in b]}
-
-
-CASES = _cases.collect(globals())
-PEER_CASES = {"torchgeo", "xbatcher", "torchgeo_fidelity", "xbatcher_fork"}
-
-
-# ---------------------------------------------------------------------------------------
-# the peers' venv
-# ---------------------------------------------------------------------------------------
-
-
-def _pip(python: Path, *args: str) -> None:
-    subprocess.run([str(python), "-m", "pip", *args], check=True)
-
-
-def setup_peer_venv() -> Path:
-    """benchmarks/.venv-batching with requirements-batching.txt, refusing CUDA packages."""
-    python = PEER_VENV / "bin" / "python"
-    print(f"creating {PEER_VENV} for torchgeo and xbatcher ...", flush=True)
-    subprocess.run([sys.executable, "-m", "venv", "--clear", str(PEER_VENV)], check=True)
-    _pip(python, "install", "--quiet", "--upgrade", "pip")
-    with tempfile.TemporaryDirectory() as tmp:
-        report = Path(tmp, "report.json")
-        _pip(python, "install", "--quiet", "--dry-run", "--report", str(report), "-r", str(PEER_REQUIREMENTS))
-        planned = {p["metadata"]["name"].lower(): p["metadata"]["version"]
-                   for p in json.loads(report.read_text())["install"]}
-    cuda = sorted(n for n in planned if n.startswith(("nvidia-", "cuda-", "triton")))
-    if cuda or "+cpu" not in planned.get("torch", ""):
-        raise SystemExit(f"refusing: this install would bring a CUDA torch ({planned.get('torch')}) or CUDA "
-                         f"packages {cuda}; the peers need the CPU wheel torch==2.13.0+cpu")
-    _pip(python, "install", "--quiet", "-r", str(PEER_REQUIREMENTS))
-    (PEER_VENV / ".requirements").write_text(PEER_REQUIREMENTS.read_text())
-    return python
-
-
-def peer_python() -> Path:
-    python, stamp = PEER_VENV / "bin" / "python", PEER_VENV / ".requirements"
-    if not (python.exists() and stamp.exists() and stamp.read_text() == PEER_REQUIREMENTS.read_text()):
-        raise SystemExit(f"the peers' venv {PEER_VENV} is missing or older than {PEER_REQUIREMENTS.name}: "
-                         "run `python3 benchmarks/batching.py --setup`")
-    return python
+    def __str__(self) -> str:
+        return f"{self.library} {self.sampler} {self.workers} workers, cache {self.cache}"
 
 
 # ---------------------------------------------------------------------------------------
@@ -502,38 +274,34 @@ def tile_bytes(items: list[dict]) -> int:
     return total
 
 
-def run(case: str, python: Path, cache: str | None = None, **kwargs) -> dict:
-    """One case in a fresh process, with GDAL's default block cache or ``cache`` MB."""
-    return _cases.run(__file__, case, python, env={"GDAL_CACHEMAX": cache}, **kwargs)
+def run(case: str, python: Path, cache: str | None = None, peer: bool = False, **kwargs) -> dict:
+    """One case in a fresh process (the peers' cases from batching_peers.py), with GDAL's
+    default block cache or ``cache`` MB."""
+    return cases.run(PEER_SCRIPT if peer else __file__, case, python, env={"GDAL_CACHEMAX": cache}, **kwargs)
 
 
-def plan(libs: set[str]) -> list[tuple[str, str, int, str]]:
-    """(library, sampler, workers, cache) of every timed case."""
-    cases = [("ceiling", "sequential", 0, "default")] if "ceiling" in libs else []
+def plan(libs: set[str]) -> list[BatchingCase]:
+    """Every timed case, in the order of a round."""
+    todo = [BatchingCase("ceiling", "sequential", 0, "default")] if "ceiling" in libs else []
     for cache in CACHES:
         for lib in ("geolesson", "torchgeo"):
             if lib in libs:
                 samplers = GEOLESSON_SAMPLERS if lib == "geolesson" else ("random", "grid")
-                cases += [(lib, s, w, cache) for s in samplers for w in (0, 2)]
+                todo += [BatchingCase(lib, s, w, cache) for s in samplers for w in (0, 2)]
         if "xbatcher" in libs:
-            cases += [("xbatcher", "grid", w, cache) for w in (0, 2)]
-    return cases
-
-
-def _peer_sampler(sampler: str) -> str:
-    """The torchgeo sampler a geolesson sampler is compared with."""
-    return "grid" if sampler == "grid" else "random"
+            todo += [BatchingCase("xbatcher", "grid", w, cache) for w in (0, 2)]
+    return todo
 
 
 def _met(ok: bool) -> str:
     return "met" if ok else "MISSED"
 
 
-def report(cases, results, fidelity, tiles, n_items, runs) -> None:
+def report(timed: list[BatchingCase], results, fidelity, tiles, n_items, runs) -> None:
     keys = ("seconds", "steady_seconds", "batches", "peak_rss", "bytes", "server_cpu")
-    med = {c: {k: statistics.median(r[k] for r in results[c]) for k in keys} for c in cases}
-    rate = {c: med[c]["batches"] / med[c]["seconds"] for c in cases}
-    steady = {c: (med[c]["batches"] - 1) / med[c]["steady_seconds"] for c in cases if med[c]["steady_seconds"]}
+    med = {c: {k: statistics.median(r[k] for r in results[c]) for k in keys} for c in timed}
+    rate = {c: med[c]["batches"] / med[c]["seconds"] for c in timed}
+    steady = {c: (med[c]["batches"] - 1) / med[c]["steady_seconds"] for c in timed if med[c]["steady_seconds"]}
     print(f"\n{n_items} Sentinel-1 RTC items (vv + vh) in two UTM zones, batches of {BATCH} x "
           f"({len(BANDS)}, {CHIP}, {CHIP}), median of {runs} fresh processes; "
           f"tile bytes {tiles / 1e6:.1f} MB")
@@ -543,19 +311,17 @@ def report(cases, results, fidelity, tiles, n_items, runs) -> None:
             f"{'steady':>7}{'x torchgeo':>11}{'x 0 wkrs':>9}{'steady x0':>10}{'RSS MB':>7}{'x tg RSS':>9}"
             f"{'bytes/tiles':>12}{'server s':>9}")
     print(head)
-    for c in cases:
-        lib, sampler, workers, cache = c
-        tg = ("torchgeo", _peer_sampler(sampler), workers, cache)
-        zero = (lib, sampler, 0, cache)
-        vs_tg = f"{rate[c] / rate[tg]:.2f}" if tg in rate and lib != "torchgeo" else ""
-        vs_zero = f"{rate[c] / rate[zero]:.2f}" if workers and zero in rate else ""
-        st_zero = f"{steady[c] / steady[zero]:.2f}" if workers and zero in steady and c in steady else ""
-        rss_tg = f"{med[c]['peak_rss'] / med[tg]['peak_rss']:.2f}" if tg in med and lib != "torchgeo" else ""
-        print(f"  {lib:<10}{sampler:<13}{workers:>7}{cache:>8}{med[c]['batches']:>8.0f}{rate[c]:>8.1f}"
+    for c in timed:
+        tg, zero = c.torchgeo(), c.with_workers(0)
+        vs_tg = f"{rate[c] / rate[tg]:.2f}" if tg in rate and c.library != "torchgeo" else ""
+        vs_zero = f"{rate[c] / rate[zero]:.2f}" if c.workers and zero in rate else ""
+        st_zero = f"{steady[c] / steady[zero]:.2f}" if c.workers and zero in steady and c in steady else ""
+        rss_tg = f"{med[c]['peak_rss'] / med[tg]['peak_rss']:.2f}" if tg in med and c.library != "torchgeo" else ""
+        print(f"  {c.library:<10}{c.sampler:<13}{c.workers:>7}{c.cache:>8}{med[c]['batches']:>8.0f}{rate[c]:>8.1f}"
               f"{steady.get(c, float('nan')):>7.1f}{vs_tg:>11}{vs_zero:>9}{st_zero:>10}"
               f"{med[c]['peak_rss'] / 1e6:>7.0f}{rss_tg:>9}{med[c]['bytes'] / tiles:>12.3f}"
               f"{med[c]['server_cpu']:>9.2f}")
-    ours = [c for c in cases if c[0] == "geolesson"]
+    ours = [c for c in timed if c.library == "geolesson"]
     if ours:
         print("\n".join("  " + line for line in _checks(ours, med, rate, steady, results, tiles)))
 
@@ -563,39 +329,42 @@ def report(cases, results, fidelity, tiles, n_items, runs) -> None:
 def _checks(ours, med, rate, steady, results, tiles) -> list[str]:
     """Issue 8's targets. The worker and bytes targets are judged on the samplers that read
     each block once (block-random, grid); the full permutation is reported beside them."""
-    g = {c[1:]: c for c in ours}
+    def g(sampler: str, workers: int, cache: str) -> BatchingCase:
+        return BatchingCase("geolesson", sampler, workers, cache)
+
     checks = []
     for sampler, target in (("random", 2.5), ("block-random", 2.5), ("grid", 3.0)):
-        tg = ("torchgeo", _peer_sampler(sampler), 0, "default")
+        tg = g(sampler, 0, "default").torchgeo()
         if tg in rate:
-            x = rate[g[(sampler, 0, "default")]] / rate[tg]
-            checks.append(f"{sampler} {x:.2f}x torchgeo's {tg[1]} (0 workers, target >= {target}): {_met(x >= target)}")
+            x = rate[g(sampler, 0, "default")] / rate[tg]
+            checks.append(f"{sampler} {x:.2f}x torchgeo's {tg.sampler} (0 workers, target >= {target}): {_met(x >= target)}")
     for sampler in GEOLESSON_SAMPLERS:
-        x = rate[g[(sampler, 2, "64")]] / rate[g[(sampler, 0, "64")]]
-        y = steady[g[(sampler, 2, "64")]] / steady[g[(sampler, 0, "64")]]
+        x = rate[g(sampler, 2, "64")] / rate[g(sampler, 0, "64")]
+        y = steady[g(sampler, 2, "64")] / steady[g(sampler, 0, "64")]
         judged = sampler != "random"
         checks.append(f"{sampler} 2/0 workers with GDAL_CACHEMAX=64 {x:.2f}x, steady {y:.2f}x (target >= 1.6)"
                       + (f": {_met(x >= 1.6)}" if judged else ", not judged: both workers decode each block"))
-        x = rate[g[(sampler, 2, "default")]] / rate[g[(sampler, 0, "default")]]
+        x = rate[g(sampler, 2, "default")] / rate[g(sampler, 0, "default")]
         checks.append(f"{sampler} 2/0 workers, default cache {x:.2f}x (target >= 1)"
                       + (f": {_met(x >= 1)}" if judged else ""))
-    for label, pick in (("block-random and grid", lambda c: c[1] != "random"), ("random (permutation)", lambda c: c[1] == "random")):
+    for label, pick in (("block-random and grid", lambda c: c.sampler != "random"),
+                        ("random (permutation)", lambda c: c.sampler == "random")):
         worst = max(med[c]["bytes"] / tiles for c in ours if pick(c))
         checks.append(f"bytes per epoch, {label}, worst case {worst:.3f}x tile bytes (target <= 1.05)"
                       + (f": {_met(worst <= 1.05)}" if label.startswith("block") else ""))
-    pairs = [(c, ("torchgeo", _peer_sampler(c[1])) + c[2:]) for c in ours]
+    pairs = [(c, c.torchgeo()) for c in ours]
     ratios = {c: med[c]["peak_rss"] / med[tg]["peak_rss"] for c, tg in pairs if tg in med}
     if ratios:
         worst = max(ratios, key=ratios.get)
-        checks.append(f"peak RSS, worst case {ratios[worst]:.2f}x torchgeo's ({' '.join(map(str, worst[1:]))}; "
+        checks.append(f"peak RSS, worst case {ratios[worst]:.2f}x torchgeo's ({worst.sampler} {worst.workers} {worst.cache}; "
                       f"target <= 0.6): {_met(ratios[worst] <= 0.6)}")
     for sampler in ("random", "block-random"):
-        same = [results[g[(sampler, w, "default")]][0]["first_ids"] for w in (0, 2)]
+        same = [results[g(sampler, w, "default")][0]["first_ids"] for w in (0, 2)]
         checks.append(f"{sampler}: same seed, same first batches with 0 and 2 workers: {same[0] == same[1]}")
-    ceiling = rate.get(("ceiling", "sequential", 0, "default"))
+    ceiling = rate.get(BatchingCase("ceiling", "sequential", 0, "default"))
     if ceiling:
         checks.append("grid, 0 workers, default cache: "
-                      f"{rate[g[('grid', 0, 'default')]] / ceiling:.0%} of the sequential-decode ceiling")
+                      f"{rate[g('grid', 0, 'default')] / ceiling:.0%} of the sequential-decode ceiling")
     return checks
 
 
@@ -623,27 +392,29 @@ def main() -> None:
     # development against S1-like COGs on a stand-in counting file server, not the mirror
     p.add_argument("--items-json", help=argparse.SUPPRESS)
     p.add_argument("--stats-url", help=argparse.SUPPRESS)
-    _cases.add_arguments(p)
+    cases.add_arguments(p)
     args = p.parse_args()
-    if _cases.dispatch(args, CASES):
+    if cases.dispatch(args, CASES):
         return
     if args.setup:
-        setup_peer_venv()
+        PEERS.create()
         return
 
     from geolesson import sources
 
     sources.configure_gdal()
-    peer, here = peer_python(), Path(sys.executable)
     libs = set(args.libs.split(","))
+    here = Path(sys.executable)
+    # the peers' venv is needed (and checked) only when a peer is benchmarked
+    peer = PEERS.existing("run `python3 benchmarks/batching.py --setup`") if libs & {"torchgeo", "xbatcher"} else None
     items = select_items(args.items_json, args.items_per_zone)
     hrefs = [i["assets"][b]["href"] for i in items for b in BANDS]
     counters = Counters(args.stats_url)
     server = ServerCPU(None if args.stats_url else sources.mirror_state(start=False)["api_pid"])
     tiles = tile_bytes(items)
-    cases = plan(libs)
-    results: dict[tuple, list[dict]] = {c: [] for c in cases}
-    failures: dict[tuple, list[str]] = {}
+    timed = plan(libs)
+    results: dict[BatchingCase, list[dict]] = {c: [] for c in timed}
+    failures: dict[BatchingCase, list[str]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         items_path, index_path = Path(tmp, "items.json"), Path(tmp, "index.parquet")
         items_path.write_text(json.dumps(items))
@@ -653,31 +424,31 @@ def main() -> None:
             index = chips.chip_index(items, CHIP)
             chips.write_index(index, index_path)
         for r in range(args.runs):  # interleaved, so a slow spell of the machine hits every case
-            for c in cases:
-                lib, sampler, workers, cache = c
+            for c in timed:
                 counters.reset()
                 server_cpu = server.cpu()
                 try:
-                    result = run(lib, peer if lib in PEER_CASES else here, CACHES[cache], items_path=str(items_path),
-                                 index_path=str(index_path), sampler=sampler, workers=workers)
+                    result = run(c.library, peer if c.peer else here, CACHES[c.cache], peer=c.peer,
+                                 items_path=str(items_path), index_path=str(index_path), sampler=c.sampler,
+                                 workers=c.workers)
                 except RuntimeError as e:
-                    if lib == "geolesson":
+                    if c.library == "geolesson":
                         raise
                     failures.setdefault(c, []).append(str(e).strip().splitlines()[-1][:160])  # a peer's failure is a finding
-                    print(f"  run {r + 1}: {lib} {sampler} {workers} workers, cache {cache}: FAILED", file=sys.stderr)
+                    print(f"  run {r + 1}: {c}: FAILED", file=sys.stderr)
                     continue
                 result["bytes"] = counters.bytes_of(hrefs)
                 result["server_cpu"] = server.cpu() - server_cpu
                 results[c].append(result)
-                print(f"  run {r + 1}: {lib} {sampler} {workers} workers, cache {cache}: "
-                      f"{result['batches'] / result['seconds']:.1f} batches/s", file=sys.stderr, flush=True)
+                print(f"  run {r + 1}: {c}: {result['batches'] / result['seconds']:.1f} batches/s",
+                      file=sys.stderr, flush=True)
         fidelity = None if args.no_fidelity or "torchgeo" not in libs else run(
-            "torchgeo_fidelity", peer, items_path=str(items_path))
-        fork = run("xbatcher_fork", peer, items_path=str(items_path)) if "xbatcher" in libs else None
-    report([c for c in cases if results[c]], results, fidelity, tiles, len(items), args.runs)
+            "torchgeo_fidelity", peer, peer=True, items_path=str(items_path))
+        fork = run("xbatcher_fork", peer, peer=True, items_path=str(items_path)) if "xbatcher" in libs else None
+    report([c for c in timed if results[c]], results, fidelity, tiles, len(items), args.runs)
     _fidelity_report(fidelity)
     for c, errors in failures.items():
-        print(f"  {' '.join(map(str, c))}: failed in {len(errors)} of {args.runs} runs: {errors[0]}")
+        print(f"  {c}: failed in {len(errors)} of {args.runs} runs: {errors[0]}")
     if fork is not None:
         print("\nxbatcher, 2 workers under fork (DataLoader's default on Linux): "
               + ("ran" if fork["ok"] else f"failed: {fork['error']}"))

@@ -39,13 +39,14 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
-import _cases  # benchmarks/_cases.py: this folder is on sys.path when a script runs
+import cases  # benchmarks/cases.py: this folder is on sys.path when a script runs
+from peers import PeerVenv
 
 ITEM = "S2A_35SNA_20230831_0_L2A"
 # the 10 m bands the mirror's full-size item carries at full size (it has no green or blue)
@@ -54,8 +55,7 @@ CHIP = 256
 CLOUD = (1, 3, 8, 9, 10)  # stacchip's Sentinel2Indexer.scl_filter
 FIRST_ROW = 20  # the read sample starts here: row_off 5120, a 512-block boundary
 HERE = Path(__file__).resolve().parent
-PEER_VENV = HERE / ".venv-stacchip"
-PEER_REQUIREMENTS = HERE / "requirements-stacchip.txt"
+PEERS = PeerVenv(".venv-stacchip", "requirements-stacchip.txt")
 
 
 # ---------------------------------------------------------------------------------------
@@ -255,7 +255,30 @@ def case_read_rioxarray(item_path: str, out: str, sample_rows: int, **_) -> dict
     return {"seconds": seconds, "chips": len(sample)}
 
 
-CASES = _cases.collect(globals())
+CASES = cases.collect(globals())
+
+
+@dataclass(frozen=True)
+class ChipsCase:
+    """One timed configuration of the experiment."""
+
+    #: a case function's name (``index_geolesson``, ``read_stacchip``, ...)
+    name: str
+    #: whether it runs in the peer's venv (stacchip)
+    peer: bool = False
+    #: read every chip of the index instead of the sample (``read_geolesson`` only)
+    full: bool = False
+
+    @property
+    def key(self) -> str:
+        """The name its results are reported under."""
+        return self.name + ("_full" if self.full else "")
+
+
+#: the cases of a round, in order (interleaved over the runs)
+INDEX_CASES = (ChipsCase("index_floor"), ChipsCase("index_geolesson"), ChipsCase("index_stacchip", peer=True))
+READ_CASES = (ChipsCase("read_ceiling"), ChipsCase("read_geolesson", full=True), ChipsCase("read_geolesson"),
+              ChipsCase("read_chip_loop"), ChipsCase("read_stacchip", peer=True), ChipsCase("read_rioxarray"))
 
 
 # ---------------------------------------------------------------------------------------
@@ -263,22 +286,8 @@ CASES = _cases.collect(globals())
 # ---------------------------------------------------------------------------------------
 
 
-def ensure_peer_venv() -> Path:
-    """benchmarks/.venv-stacchip with requirements-stacchip.txt installed (once; redone if the file changes)."""
-    python = PEER_VENV / "bin" / "python"
-    stamp = PEER_VENV / ".requirements"
-    wanted = PEER_REQUIREMENTS.read_text()
-    if python.exists() and stamp.exists() and stamp.read_text() == wanted:
-        return python
-    print(f"creating {PEER_VENV.relative_to(HERE.parent)} for stacchip ...", flush=True)
-    subprocess.run([sys.executable, "-m", "venv", "--clear", str(PEER_VENV)], check=True)
-    subprocess.run([str(python), "-m", "pip", "install", "--quiet", "-r", str(PEER_REQUIREMENTS)], check=True)
-    stamp.write_text(wanted)
-    return python
-
-
 def run(case: str, python: Path, **kwargs) -> dict:
-    return _cases.run(__file__, case, python, **kwargs)
+    return cases.run(__file__, case, python, **kwargs)
 
 
 def tile_bytes(item):
@@ -373,9 +382,9 @@ def main() -> None:
     p.add_argument("--runs", type=int, default=3)
     p.add_argument("--sample-rows", type=int, default=4, help="rows of chips in the read sample (42 chips each)")
     p.add_argument("--only", choices=("index", "reads"), help="run one half of the benchmark")
-    _cases.add_arguments(p)
+    cases.add_arguments(p)
     args = p.parse_args()
-    if _cases.dispatch(args, CASES):
+    if cases.dispatch(args, CASES):
         return
 
     import httpx
@@ -383,7 +392,7 @@ def main() -> None:
 
     from geolesson import indices, sources
 
-    peer, here = ensure_peer_venv(), Path(sys.executable)
+    peer, here = PEERS.ensure(), Path(sys.executable)
     items_url = sources.stac_api_url().rstrip("/") + "/collections/sentinel-2-l2a/items"
     # raw JSON, not migrated by pystac (proj:epsg stays, as stacchip needs); the mirror holds 48 items
     page = httpx.get(items_url, params={"limit": 1000}, timeout=30).raise_for_status().json()
@@ -402,23 +411,15 @@ def main() -> None:
         out = {name: str(Path(tmp, name + (".npz" if "index" in name or "agree" in name else ".npy")))
                for name in CASES}
 
-        def record(case: str, python: Path, full: bool = False) -> None:
-            kwargs = {"item_path": str(item_path), "sample_rows": args.sample_rows, "out": out[case], "full": full}
-            result, nbytes = served_bytes(run, band_hrefs, case, python, **kwargs)
-            results.setdefault(case + ("_full" if full else ""), []).append({**result, "bytes": nbytes})
+        def record(case: ChipsCase) -> None:
+            kwargs = {"item_path": str(item_path), "sample_rows": args.sample_rows, "out": out[case.name],
+                      "full": case.full}
+            result, nbytes = served_bytes(run, band_hrefs, case.name, peer if case.peer else here, **kwargs)
+            results.setdefault(case.key, []).append({**result, "bytes": nbytes})
 
         for _ in range(args.runs):  # interleaved, so a slow spell of the machine hits every case
-            if do_index:
-                record("index_floor", here)
-                record("index_geolesson", here)
-                record("index_stacchip", peer)
-            if do_reads:
-                record("read_ceiling", here)
-                record("read_geolesson", here, full=True)
-                record("read_geolesson", here)
-                record("read_chip_loop", here)
-                record("read_stacchip", peer)
-                record("read_rioxarray", here)
+            for case in (INDEX_CASES if do_index else ()) + (READ_CASES if do_reads else ()):
+                record(case)
 
         med = {k: statistics.median(r["seconds"] for r in v) for k, v in results.items()}
         if do_index:

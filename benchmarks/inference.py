@@ -19,23 +19,18 @@ Peak RSS is the process's VmHWM (/proc/self/status). Target (issue 9): end2end p
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
+
+import cases  # benchmarks/cases.py: this folder is on sys.path when a script runs
+from cases import peak_rss_mib
 
 BANDS = ("red", "nir", "swir22")
 BATCH = 16
-
-
-def peak_rss_mib() -> float:
-    for line in open("/proc/self/status"):
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError("no VmHWM in /proc/self/status")
 
 
 def burnnet(bands: int = 3, width: int = 8):
@@ -57,7 +52,19 @@ def full_size_item():
     return select.largest_clearest(items)
 
 
-def run_case(case: str, chip: int, overlap: int, chip_rows: int | None) -> dict:
+@dataclass(frozen=True)
+class InferenceCase:
+    """One timed configuration: the stage measured, over how many chip rows (None: all)."""
+
+    #: the name it is reported under (``end2end-quarter`` runs ``end2end`` on 1/4 of the rows)
+    name: str
+    #: ``read``, ``forward`` or ``end2end``
+    stage: str
+    chip_rows: int | None
+
+
+def case_inference(case: str, chip: int, overlap: int, chip_rows: int | None) -> dict:
+    """One stage over the item's overlap grid (in a fresh process)."""
     import torch
     from torch.utils.data import DataLoader
 
@@ -93,32 +100,30 @@ def run_case(case: str, chip: int, overlap: int, chip_rows: int | None) -> dict:
             "chips_per_s": len(grid) / seconds, "peak_rss_mib": peak_rss_mib()}
 
 
+CASES = cases.collect(globals())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--chip", type=int, default=128)
     parser.add_argument("--overlap", type=int, default=32)
     parser.add_argument("--chip-rows", type=int, default=None)
-    parser.add_argument("--case", help=argparse.SUPPRESS)
+    cases.add_arguments(parser)
     args = parser.parse_args()
-    if args.case:
-        print(json.dumps(run_case(args.case, args.chip, args.overlap, args.chip_rows)))
+    if cases.dispatch(args, CASES):
         return
-    cases = {"read": args.chip_rows, "forward": args.chip_rows, "end2end": args.chip_rows}
+    timed = [InferenceCase(stage, stage, args.chip_rows) for stage in ("read", "forward", "end2end")]
     if args.chip_rows:
-        cases["end2end-quarter"] = max(1, args.chip_rows // 4)
+        timed.append(InferenceCase("end2end-quarter", "end2end", max(1, args.chip_rows // 4)))
     results = {}
-    for name, rows in cases.items():
-        runs = []
-        for _ in range(args.runs):
-            cmd = [sys.executable, __file__, "--case", name.split("-")[0], "--chip", str(args.chip),
-                   "--overlap", str(args.overlap)] + ([] if rows is None else ["--chip-rows", str(rows)])
-            out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
-            runs.append(json.loads(out.strip().splitlines()[-1]))
-        results[name] = {k: statistics.median(r[k] for r in runs)
-                         for k in ("chips", "seconds", "chips_per_s", "peak_rss_mib")}
-        r = results[name]
-        print(f"{name:16s} {r['chips']:6.0f} chips  {r['seconds']:7.1f} s  "
+    for c in timed:
+        runs = [cases.run(__file__, "inference", sys.executable, case=c.stage, chip=args.chip,
+                          overlap=args.overlap, chip_rows=c.chip_rows) for _ in range(args.runs)]
+        results[c.name] = {k: statistics.median(r[k] for r in runs)
+                           for k in ("chips", "seconds", "chips_per_s", "peak_rss_mib")}
+        r = results[c.name]
+        print(f"{c.name:16s} {r['chips']:6.0f} chips  {r['seconds']:7.1f} s  "
               f"{r['chips_per_s']:7.1f} chips/s  peak RSS {r['peak_rss_mib']:6.0f} MiB", flush=True)
     e2e, read, fwd = results["end2end"], results["read"], results["forward"]
     print(f"end2end / read rate: {e2e['chips_per_s'] / read['chips_per_s']:.2f}; "

@@ -13,23 +13,28 @@ VmHWM (/proc/self/status). Targets (issue 3): threads >= 1.6x faster than serial
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
-import subprocess
 import sys
 import time
+from dataclasses import dataclass
+
+import cases  # benchmarks/cases.py: this folder is on sys.path when a script runs
+from cases import peak_rss_mib
 
 ITEM = "S2A_35SNA_20230831_0_L2A"
 
 
-def peak_rss_mib() -> float:
-    for line in open("/proc/self/status"):
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError("no VmHWM in /proc/self/status")
+@dataclass(frozen=True)
+class NdviCase:
+    """One timed configuration: how the mean NDVI is computed, and Dask's chunk side (pixels)."""
+
+    #: ``serial``, ``threads`` or ``distributed``
+    case: str
+    chunk: int
 
 
-def run_case(case: str, chunk: int) -> dict:
+def case_ndvi(case: str, chunk: int) -> dict:
+    """Mean NDVI of the pair, computed the ``case`` way (in a fresh process)."""
     import numpy as np
     import pystac_client
 
@@ -65,32 +70,33 @@ def run_case(case: str, chunk: int) -> dict:
     return {"case": case, "seconds": time.perf_counter() - t0, "peak_rss_mib": peak_rss_mib(), "mean_ndvi": value}
 
 
+CASES = cases.collect(globals())
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--runs", type=int, default=3)
     p.add_argument("--chunk", type=int, default=2048)
-    p.add_argument("--case", help=argparse.SUPPRESS)
+    cases.add_arguments(p)
     args = p.parse_args()
-    if args.case:
-        print(json.dumps(run_case(args.case, args.chunk)))
+    if cases.dispatch(args, CASES):
         return
 
-    cases = ["serial", "threads", "distributed"]
-    results: dict[str, list[dict]] = {c: [] for c in cases}
+    timed = [NdviCase(c, args.chunk) for c in ("serial", "threads", "distributed")]
+    results: dict[NdviCase, list[dict]] = {c: [] for c in timed}
     for _ in range(args.runs):
-        for case in cases:  # interleaved, so a slow spell of the machine hits every case
-            out = subprocess.run([sys.executable, __file__, "--case", case, "--chunk", str(args.chunk)],
-                                 capture_output=True, text=True, check=True)
-            results[case].append(json.loads(out.stdout.strip().splitlines()[-1]))
-    serial_s = statistics.median(r["seconds"] for r in results["serial"])
-    serial_rss = statistics.median(r["peak_rss_mib"] for r in results["serial"])
+        for c in timed:  # interleaved, so a slow spell of the machine hits every case
+            results[c].append(cases.run(__file__, "ndvi", sys.executable, case=c.case, chunk=c.chunk))
+    serial = timed[0]
+    serial_s = statistics.median(r["seconds"] for r in results[serial])
+    serial_rss = statistics.median(r["peak_rss_mib"] for r in results[serial])
     print(f"full-size pair {ITEM} red+nir over HTTP, chunks {args.chunk}, median of {args.runs} fresh processes")
     print(f"{'case':<13}{'seconds':>9}{'speed-up':>10}{'peak RSS MiB':>14}{'RSS / serial':>14}{'mean NDVI':>11}")
-    for case in cases:
-        s = statistics.median(r["seconds"] for r in results[case])
-        rss = statistics.median(r["peak_rss_mib"] for r in results[case])
-        ndvi = results[case][0]["mean_ndvi"]
-        print(f"{case:<13}{s:>9.2f}{serial_s / s:>9.2f}x{rss:>14.0f}{rss / serial_rss:>14.2f}{ndvi:>11.5f}")
+    for c in timed:
+        s = statistics.median(r["seconds"] for r in results[c])
+        rss = statistics.median(r["peak_rss_mib"] for r in results[c])
+        ndvi = results[c][0]["mean_ndvi"]
+        print(f"{c.case:<13}{s:>9.2f}{serial_s / s:>9.2f}x{rss:>14.0f}{rss / serial_rss:>14.2f}{ndvi:>11.5f}")
 
 
 if __name__ == "__main__":

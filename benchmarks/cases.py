@@ -1,0 +1,97 @@
+"""Fresh-process cases, shared by the benchmarks: each case runs in a new Python process.
+
+A script names its cases ``case_<name>(**kwargs) -> dict`` and calls :func:`dispatch` first
+in ``main``; :func:`run` executes one case as ``python script --case <name> --case-args
+<json>`` in a new process (cold caches, its own peak RSS) with GDAL's HTTP options in its
+environment, and returns the JSON dict the case printed last. Each benchmark describes the
+cases it times with a frozen dataclass of its own (``BatchingCase``, ``ChipsCase``, ...),
+whose fields are the experiment's parameters; results are keyed by those cases.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import threading
+from pathlib import Path
+
+
+def collect(namespace: dict) -> dict:
+    """``{name: fn}`` of the ``case_<name>`` functions in a module's ``globals()``."""
+    return {name[len("case_"):]: fn for name, fn in namespace.items() if name.startswith("case_")}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The hidden ``--case`` / ``--case-args`` options :func:`run` passes."""
+    parser.add_argument("--case", help=argparse.SUPPRESS)
+    parser.add_argument("--case-args", help=argparse.SUPPRESS)
+
+
+def dispatch(args: argparse.Namespace, cases: dict) -> bool:
+    """Run the case ``args`` name, print its result as JSON; False when there is none."""
+    if not args.case:
+        return False
+    print(json.dumps(cases[args.case](**json.loads(args.case_args or "{}"))))
+    return True
+
+
+def run(script: str | Path, case: str, python: str | Path, /, env: dict | None = None, **kwargs) -> dict:
+    """Case ``case`` of ``script`` in a fresh ``python`` process. ``env``: extra variables
+    (a value None removes one) on top of this environment and GDAL's HTTP options, the same
+    for every case, peers included. RuntimeError with the case's output if it fails."""
+    from geolesson.gdal import GDAL_HTTP_OPTIONS
+
+    full = {**os.environ, **GDAL_HTTP_OPTIONS}
+    for key, value in (env or {}).items():
+        if value is None:
+            full.pop(key, None)
+        else:
+            full[key] = value
+    args = [str(python), str(script), "--case", case, "--case-args", json.dumps(kwargs)]
+    done = subprocess.run(args, capture_output=True, text=True, env=full, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"case {case} {kwargs} failed:\n{done.stdout[-2000:]}{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def peak_rss_mib() -> float:
+    """This process's peak resident memory (``VmHWM``), MiB."""
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmHWM in /proc/self/status")
+
+
+class PeakRSS:
+    """Peak resident memory of this process plus all its children (DataLoader workers),
+    sampled by a background thread every ``period`` seconds (bytes, in ``peak``)."""
+
+    def __init__(self, period: float = 0.02):
+        import psutil
+
+        self._proc, self._period, self.peak = psutil.Process(), period, 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        import psutil
+
+        while not self._stop.is_set():
+            total = 0
+            for p in [self._proc, *self._proc.children(recursive=True)]:
+                try:
+                    total += p.memory_info().rss
+                except psutil.Error:  # a worker that just exited
+                    pass
+            self.peak = max(self.peak, total)
+            self._stop.wait(self._period)
+
+    def __enter__(self) -> PeakRSS:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
