@@ -65,6 +65,7 @@ def mirror_home() -> Path:
 
 
 def state_file() -> Path:
+    """``<mirror home>/run/state.json``: the running mirror's URLs, ports and pids."""
     return mirror_home() / "run" / "state.json"
 
 

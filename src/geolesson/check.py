@@ -90,7 +90,10 @@ CHECKS: list[tuple[str, Callable[[], str], str]] = [
 ]
 
 
-def run_checks(print_fn=print) -> bool:
+def run_checks(print_fn: Callable[[str], None] = print) -> bool:
+    """Run every check of :data:`CHECKS` in order, print one line each (``ok`` or ``FAILED`` with
+    a hint) with ``print_fn``, and return whether all passed. A check that fails is reported,
+    never raised; a later check that needs it says it was skipped."""
     _endpoint.client = None
     _search.item = None
     ok = True

@@ -91,6 +91,8 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def parser() -> argparse.ArgumentParser:
+    """The ``geolesson`` command's argument parser: ``mirror build|start|stop|status|verify``,
+    ``chips index`` and ``check``, each with its ``--help``."""
     p = argparse.ArgumentParser(prog="geolesson", description="Helpers and offline mirror of the geolesson book.")
     sub = p.add_subparsers(dest="command", required=True)
     m = sub.add_parser("mirror", help="the offline STAC API and COG server on 127.0.0.1")
@@ -134,6 +136,9 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the ``geolesson`` command with ``argv`` (None: ``sys.argv[1:]``); returns its exit
+    status: 0 ok; 1 a failure (the message on stderr); 2 bad input (argparse's, or ``chips
+    index``'s); 3 ``mirror status``: not running."""
     args = parser().parse_args(argv)
     return args.func(args)
 

@@ -33,14 +33,17 @@ class Confusion(NamedTuple):
 
     @property
     def iou(self) -> float:
+        """Intersection over union (Jaccard index), TP / (TP + FP + FN), from 0 to 1 (NaN when all three are 0)."""
         return _ratio(self.tp, self.tp + self.fp + self.fn)
 
     @property
     def precision(self) -> float:
+        """The share of what the map calls positive that is, TP / (TP + FP), from 0 to 1 (NaN when it calls nothing)."""
         return _ratio(self.tp, self.tp + self.fp)
 
     @property
     def recall(self) -> float:
+        """The share of what is positive that the map finds, TP / (TP + FN), from 0 to 1 (NaN when nothing is)."""
         return _ratio(self.tp, self.tp + self.fn)
 
     def scores(self) -> dict[str, float]:

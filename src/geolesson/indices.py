@@ -27,6 +27,8 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from geolesson.items import ItemLike
+
 # ---------------------------------------------------------------------------------------
 # array helpers: one code path for numpy, xarray and dask
 # ---------------------------------------------------------------------------------------
@@ -111,7 +113,7 @@ def _raster_band(asset: Any, band: int | None) -> tuple[dict, str]:
     return bands[band], f"{label} raster:bands[{band}]"
 
 
-def asset(item: Any, key: str) -> Any:
+def asset(item: ItemLike, key: str) -> Any:
     """The asset ``key`` of a STAC item (``pystac.Item`` or item dict), e.g. ``asset(item, "red")``.
 
     Raises:

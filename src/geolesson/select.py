@@ -20,13 +20,15 @@ from typing import Any
 
 import pandas as pd
 
+from geolesson.items import ItemLike
+
 __all__ = [
     "tile_of", "acquired", "pixel_count", "date_table", "largest_clearest",
     "clearest_date", "first_date", "item_on", "interval",
 ]
 
 
-def _fields(item: Any) -> tuple[str, dict, dict]:
+def _fields(item: ItemLike) -> tuple[str, dict, dict]:
     """(id, properties, assets) of a pystac.Item or an item dict."""
     if isinstance(item, dict):
         return item.get("id", "?"), item.get("properties", {}), item.get("assets", {})
@@ -34,7 +36,7 @@ def _fields(item: Any) -> tuple[str, dict, dict]:
     return item.id, item.properties, assets
 
 
-def tile_of(item: Any) -> str:
+def tile_of(item: ItemLike) -> str:
     """The item's MGRS tile, e.g. ``"35SNA"``.
 
     Read from ``grid:code`` (``"MGRS-35SNA"``, Earth Search v1), ``s2:mgrs_tile``
@@ -53,7 +55,7 @@ def tile_of(item: Any) -> str:
     raise ValueError(f"item {iid!r} has no MGRS tile (grid:code, s2:mgrs_tile or mgrs:* properties)")
 
 
-def acquired(item: Any) -> dt.datetime:
+def acquired(item: ItemLike) -> dt.datetime:
     """The item's acquisition time (``properties.datetime``) as an aware UTC datetime.
 
     Raises:
@@ -68,7 +70,7 @@ def acquired(item: Any) -> dt.datetime:
     return stamp.to_pydatetime()
 
 
-def pixel_count(item: Any, asset: str = "red") -> int:
+def pixel_count(item: ItemLike, asset: str = "red") -> int:
     """Pixels (rows × columns, from ``proj:shape``) of one asset of the item.
 
     Raises:
@@ -83,7 +85,7 @@ def pixel_count(item: Any, asset: str = "red") -> int:
     return int(shape[0]) * int(shape[1])
 
 
-def date_table(items: Iterable[Any]) -> pd.DataFrame:
+def date_table(items: Iterable[ItemLike]) -> pd.DataFrame:
     """One row per acquisition date (UTC), sorted by date.
 
     Columns: ``items`` (count), ``tiles`` (sorted MGRS tiles, comma-separated),
@@ -110,7 +112,7 @@ def date_table(items: Iterable[Any]) -> pd.DataFrame:
         cloud_cover=("cloud_cover", "max"), nodata=("nodata", "max")).sort_index()
 
 
-def largest_clearest(items: Iterable[Any], asset: str = "red") -> Any:
+def largest_clearest(items: Iterable[ItemLike], asset: str = "red") -> ItemLike:
     """The item with the most pixels in ``asset`` (a full tile rather than a crop), clearest first.
 
     Ties on size are broken by the lowest ``eo:cloud_cover``, then the earliest datetime.
@@ -134,7 +136,7 @@ def _as_date(value: Any, name: str) -> dt.date:
         raise ValueError(f"{name}={value!r} is not a date") from error
 
 
-def clearest_date(items: Iterable[Any], *, before: Any = None, after: Any = None,
+def clearest_date(items: Iterable[ItemLike], *, before: Any = None, after: Any = None,
                   max_cloud: float = 1.0) -> dt.date:
     """The acquisition date nearest an event whose every item is at most ``max_cloud`` % cloudy.
 
@@ -163,7 +165,7 @@ def clearest_date(items: Iterable[Any], *, before: Any = None, after: Any = None
     return ok.index[-1] if before is not None else ok.index[0]
 
 
-def first_date(items: Iterable[Any], *, after: Any, min_cloud: float = 0.0,
+def first_date(items: Iterable[ItemLike], *, after: Any, min_cloud: float = 0.0,
                max_cloud: float = 100.0, partial: bool | None = None) -> dt.date:
     """The first acquisition date strictly after ``after`` whose cloud cover is within a range.
 
@@ -187,7 +189,7 @@ def first_date(items: Iterable[Any], *, after: Any, min_cloud: float = 0.0,
     return ok.index[0]
 
 
-def item_on(items: Iterable[Any], date: Any, tile: str) -> Any:
+def item_on(items: Iterable[ItemLike], date: Any, tile: str) -> ItemLike:
     """The item of ``tile`` (e.g. ``"35SNA"``) acquired on ``date`` (UTC).
 
     If several match (a live catalogue may hold reprocessed copies), the clearest, then

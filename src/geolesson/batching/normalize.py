@@ -45,10 +45,18 @@ class BandStatistics:
     chips: int
 
     def to_json(self) -> str:
+        """The statistics as a JSON object (``bands``, ``mean``, ``std``, ``count``, ``db``,
+        ``chips``), as :func:`save_statistics` writes it."""
         return json.dumps(asdict(self), indent=2)
 
     @classmethod
     def from_json(cls, text: str) -> BandStatistics:
+        """The statistics :meth:`to_json` wrote.
+
+        Raises:
+            ValueError: ``text`` is not JSON (``json.JSONDecodeError``).
+            KeyError: a field is missing.
+        """
         d = json.loads(text)
         return cls(tuple(d["bands"]), tuple(map(float, d["mean"])), tuple(map(float, d["std"])),
                    tuple(map(int, d["count"])), tuple(map(bool, d["db"])), int(d["chips"]))

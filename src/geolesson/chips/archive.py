@@ -34,7 +34,7 @@ from typing import Any
 from geolesson.chips.index import IndexSettings, index_plans, plan_index
 from geolesson.chips.storage import part_path
 from geolesson.indices import DEFAULT_CLOUD_CLASSES
-from geolesson.items import ItemLike, item_dict, item_id, item_list
+from geolesson.items import ItemLike, ItemsLike, item_dict, item_id, item_list
 
 __all__ = ["ArchiveReport", "index_archive", "part_record"]
 
@@ -68,6 +68,7 @@ class ArchiveReport:
 
     @property
     def items(self) -> int:
+        """How many items the run saw (indexed, skipped and failed)."""
         return len(self.indexed) + len(self.skipped) + len(self.failed)
 
     def __str__(self) -> str:
@@ -152,7 +153,7 @@ def _index_part(item: dict, st: IndexSettings, path: str, record: dict) -> dict:
             "seconds": time.perf_counter() - t0}
 
 
-def _search_items(items_or_search: Any) -> list[dict]:
+def _search_items(items_or_search: ItemsLike) -> list[dict]:
     if hasattr(items_or_search, "items") and hasattr(items_or_search, "url_with_parameters"):
         found = list(items_or_search.items())  # a pystac_client ItemSearch
         if not found:
@@ -189,7 +190,7 @@ def _check_workers(workers: Any, client: Any) -> None:
                          f"not {workers!r}")
 
 
-def index_archive(items_or_search: Any, out_dir: str | os.PathLike, *, chip_size: int = 256,
+def index_archive(items_or_search: ItemsLike, out_dir: str | os.PathLike, *, chip_size: int = 256,
                   client: Any = None, workers: int | None = None, progress: bool = True,
                   partial: str = "drop", cloud_classes: Iterable[int] = DEFAULT_CLOUD_CLASSES,
                   max_nodata: float | None = None, max_cloud: float | None = None,

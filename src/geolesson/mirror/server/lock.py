@@ -19,6 +19,7 @@ _held: dict[Path, int] = {}
 
 
 def lock_file(home: Path) -> Path:
+    """``<home>/run/lifecycle.lock``: the file whose ``flock`` is the lifecycle lock."""
     return home / "run" / "lifecycle.lock"
 
 
