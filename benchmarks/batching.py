@@ -5,7 +5,8 @@ against torchgeo and xbatcher, over HTTP from the offline mirror.
     .venv/bin/python benchmarks/batching.py [--runs 3] [--items-per-zone N]
 
 Needs the mirror running with its sentinel-1-rtc collection (`.venv/bin/geolesson mirror
-start`). The peers' cases are in benchmarks/batching_peers.py. The peers (torchgeo 0.8.1, xbatcher 0.4.0, with torch 2.13.0 CPU) pull Lightning,
+start`). The peers' cases are in benchmarks/batching_peers.py. The peers (torchgeo 0.8.1,
+xbatcher 0.4.0, with torch 2.13.0 CPU) pull Lightning,
 timm, kornia and more that geolesson does not need, so they live in their own git-ignored
 venv, benchmarks/.venv-batching, made by `--setup` from benchmarks/requirements-batching.txt
 (independent of make; it refuses an install that would bring CUDA packages). PyPI's
@@ -337,7 +338,8 @@ def _checks(ours, med, rate, steady, results, tiles) -> list[str]:
         tg = g(sampler, 0, "default").torchgeo()
         if tg in rate:
             x = rate[g(sampler, 0, "default")] / rate[tg]
-            checks.append(f"{sampler} {x:.2f}x torchgeo's {tg.sampler} (0 workers, target >= {target}): {_met(x >= target)}")
+            checks.append(f"{sampler} {x:.2f}x torchgeo's {tg.sampler} (0 workers, target >= {target}): "
+                          f"{_met(x >= target)}")
     for sampler in GEOLESSON_SAMPLERS:
         x = rate[g(sampler, 2, "64")] / rate[g(sampler, 0, "64")]
         y = steady[g(sampler, 2, "64")] / steady[g(sampler, 0, "64")]
@@ -356,7 +358,8 @@ def _checks(ours, med, rate, steady, results, tiles) -> list[str]:
     ratios = {c: med[c]["peak_rss"] / med[tg]["peak_rss"] for c, tg in pairs if tg in med}
     if ratios:
         worst = max(ratios, key=ratios.get)
-        checks.append(f"peak RSS, worst case {ratios[worst]:.2f}x torchgeo's ({worst.sampler} {worst.workers} {worst.cache}; "
+        checks.append(f"peak RSS, worst case {ratios[worst]:.2f}x torchgeo's "
+                      f"({worst.sampler} {worst.workers} {worst.cache}; "
                       f"target <= 0.6): {_met(ratios[worst] <= 0.6)}")
     for sampler in ("random", "block-random"):
         same = [results[g(sampler, w, "default")][0]["first_ids"] for w in (0, 2)]
@@ -434,7 +437,8 @@ def main() -> None:
                 except RuntimeError as e:
                     if c.library == "geolesson":
                         raise
-                    failures.setdefault(c, []).append(str(e).strip().splitlines()[-1][:160])  # a peer's failure is a finding
+                    # a peer's failure is a finding
+                    failures.setdefault(c, []).append(str(e).strip().splitlines()[-1][:160])
                     print(f"  run {r + 1}: {c}: FAILED", file=sys.stderr)
                     continue
                 result["bytes"] = counters.bytes_of(hrefs)

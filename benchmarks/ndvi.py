@@ -54,8 +54,11 @@ def case_ndvi(case: str, chunk: int) -> dict:
     else:
         import rioxarray
 
-        red = indices.reflectance(rioxarray.open_rasterio(red_asset.href, chunks=chunk).squeeze("band", drop=True), red_asset)
-        nir = indices.reflectance(rioxarray.open_rasterio(nir_asset.href, chunks=chunk).squeeze("band", drop=True), nir_asset)
+        def band(asset):
+            return rioxarray.open_rasterio(asset.href, chunks=chunk).squeeze("band", drop=True)
+
+        red = indices.reflectance(band(red_asset), red_asset)
+        nir = indices.reflectance(band(nir_asset), nir_asset)
         mean = indices.ndvi(red, nir).mean(skipna=True)
         if case == "threads":
             value = float(mean.compute(scheduler="threads"))

@@ -57,7 +57,8 @@ def built_book(mirror):
 
 @pytest.fixture
 def client(mirror):
-    """A client on the mirror's current URL (tests/mirror/server/test_faults.py restarts the mirror, on a new port when the old is busy)."""
+    """A client on the mirror's current URL (tests/mirror/server/test_faults.py restarts the mirror,
+    on a new port when the old is busy)."""
     import pystac_client
 
     return pystac_client.Client.open(mirror["api_url"])

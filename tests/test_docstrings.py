@@ -26,10 +26,11 @@ def public_callables(path: Path):
     """(qualified name, node) of every public function, class and method of a module."""
     def walk(body, prefix):
         for node in body:
-            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and not node.name.startswith("_"):
-                yield prefix + node.name, node
-                if isinstance(node, ast.ClassDef):
-                    yield from walk(node.body, prefix + node.name + ".")
+            if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) or node.name.startswith("_"):
+                continue
+            yield prefix + node.name, node
+            if isinstance(node, ast.ClassDef):
+                yield from walk(node.body, prefix + node.name + ".")
 
     yield from walk(ast.parse(path.read_text()).body, "")
 

@@ -15,10 +15,10 @@ import pytest
 
 from geolesson import select
 from geolesson.mirror.sentinel2 import simulation
-from tests.book.chapters import code_cells
-from tests.fixtures import DATA, ROOT
 from geolesson.mirror.sentinel2.items import item_dict
 from geolesson.mirror.sentinel2.scenario import load_scenario
+from tests.book.chapters import code_cells
+from tests.fixtures import DATA, ROOT
 
 VARIANT = DATA / "variant_scenario.toml"
 # the fire as the chapters give it: an interval, not an acquisition date

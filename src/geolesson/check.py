@@ -83,8 +83,10 @@ def _mirror_data() -> str:
 CHECKS: list[tuple[str, Callable[[], str], str]] = [
     ("imports", _imports, "reinstall: `make book` (or `pip install -e .[book]`), or use environment.yml"),
     ("GDAL/PROJ", _versions, "rasterio or pyproj is broken; reinstall them from wheels or conda-forge"),
-    ("data source", _endpoint, "mirror mode: `geolesson mirror build` then `geolesson mirror start`; live mode: check your internet connection"),
-    ("STAC search", _search, "the API answered but searching failed: `geolesson mirror stop` then `start`, or check the live service"),
+    ("data source", _endpoint, "mirror mode: `geolesson mirror build` then `geolesson mirror start`; "
+                               "live mode: check your internet connection"),
+    ("STAC search", _search, "the API answered but searching failed: `geolesson mirror stop` then `start`, "
+                             "or check the live service"),
     ("COG window read", _read, "GDAL could not read over HTTP: check the GDAL_* options in geolesson.gdal"),
     ("mirror data", _mirror_data, "rebuild the damaged files: `geolesson mirror build`"),
 ]

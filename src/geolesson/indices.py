@@ -118,7 +118,8 @@ def asset(item: ItemLike, key: str) -> Any:
 
     Raises:
         ValueError: the item has no such asset; the message names the item and lists the assets it has
-            (Earth Search calls the bands ``red``, ``nir``, ``swir22``...; Planetary Computer ``B04``, ``B08``, ``B12``...).
+            (Earth Search calls the bands ``red``, ``nir``, ``swir22``...; Planetary Computer ``B04``,
+            ``B08``, ``B12``...).
     """
     if isinstance(item, Mapping):
         assets, item_id = item.get("assets") or {}, item.get("id", "<item dict>")

@@ -124,7 +124,8 @@ def footprints(ax: "Axes", items: "gpd.GeoDataFrame", by: str | None = None,
         handles.append(Patch(facecolor=colour, edgecolor=colour, alpha=0.5, label=label))
     if aoi is not None:
         aoi.plot(ax=ax, **AOI_STYLE)
-        handles.append(Line2D([], [], color=AOI_STYLE["edgecolor"], linestyle="--", linewidth=2, label="area of interest"))
+        handles.append(Line2D([], [], color=AOI_STYLE["edgecolor"], linestyle="--", linewidth=2,
+                              label="area of interest"))
     ax.legend(handles=handles, loc="upper left", fontsize="small")
     return ax
 

@@ -12,7 +12,6 @@ import yaml
 
 from tests.fixtures import ROOT
 
-
 # issue 11: rules today's chapters do not meet yet; h4b deletes an entry with the fix.
 KNOWN_FAILING: dict[str, set[str]] = {}
 

@@ -232,7 +232,8 @@ def test_make_in_a_conda_environment_never_needs_apt(learner):
         out = learner.run("make", "install", "mirror")
         assert str(prefix) in out.stdout and not learner.trapped(), (out.stdout, learner.trapped())
         assert (prefix / ".geolesson-installed").exists()
-        found = learner.run("python", "-c", "from geolesson.mirror.server.database import find_bindir; print(find_bindir())")
+        found = learner.run("python", "-c",
+                            "from geolesson.mirror.server.database import find_bindir; print(find_bindir())")
         assert found.stdout.strip() == str(prefix / "bin")
     finally:
         learner.env = saved

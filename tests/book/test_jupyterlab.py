@@ -37,8 +37,8 @@ import pytest
 from bs4 import BeautifulSoup
 from playwright.sync_api import sync_playwright  # ImportError fails collection: no silent skip
 
-from tests.book.lab import NOTEBOOK, PREFIX, LabServer, launch_browser, open_notebook, run_all
 from tests.book.chapters import toc_chapters
+from tests.book.lab import NOTEBOOK, PREFIX, LabServer, launch_browser, open_notebook, run_all
 from tests.book.test_chapter_contract import eval_expressions, eval_names
 from tests.fixtures import ROOT
 
@@ -177,7 +177,8 @@ def test_chapter_runs_in_jupyterlab_as_on_the_web(lab, browser, built_book, chap
     page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
     try:
         open_notebook(page, lab, f"{chapter}.md")
-        opened = page.evaluate(f"() => [{NOTEBOOK}.context.path, {NOTEBOOK}.node.classList.contains('jp-NotebookPanel')]")
+        opened = page.evaluate(
+            f"() => [{NOTEBOOK}.context.path, {NOTEBOOK}.node.classList.contains('jp-NotebookPanel')]")
         assert opened == [f"{chapter}.md", True], f"{chapter}.md did not open as a notebook: {opened}"
         page.screenshot(path=shots / "opened.png")
 
@@ -193,7 +194,8 @@ def test_chapter_runs_in_jupyterlab_as_on_the_web(lab, browser, built_book, chap
         rendered = page.evaluate(f"""() => {NOTEBOOK}.content.widgets.filter(c => c.model.type === 'markdown')
             .map(c => {{ const myst = c.node.querySelector('.jp-InputArea .myst');
                          return {{rendered: c.rendered && myst !== null, text: myst ? myst.textContent : '',
-                                 code: myst ? Array.from(myst.querySelectorAll('code'), e => e.textContent) : []}}; }})""")
+                                 code: myst ? Array.from(myst.querySelectorAll('code'), e => e.textContent)
+                                            : []}}; }})""")
         unrendered = sum(not m["rendered"] for m in rendered)
         raw = [m.group(0) for r in rendered for m in RAW_MYST.finditer(r["text"])]
         assert unrendered == 0, f"{unrendered} markdown cells are not rendered by jupyterlab-myst"
@@ -260,7 +262,8 @@ def test_chapter_runs_in_jupyterlab_as_on_the_web(lab, browser, built_book, chap
         summary = {"chapter": chapter, "run_all_s": round(run_all_s, 1), "load_at_start": round(load, 2),
                    "figures_web": web["figures"], "figures_notebook": len(decoded),
                    "values_web": len(web["values"]), "values_notebook": len(values),
-                   "values_measured_differing": sum(same_text(v) != same_text(w) for v, w in zip(values, web["values"])),
+                   "values_measured_differing": sum(same_text(v) != same_text(w)
+                                                    for v, w in zip(values, web["values"])),
                    "raw_markup": len(raw), "solutions": len(regions), "solutions_collapsed": len(regions)}
         (shots / "summary.json").write_text(json.dumps(summary, indent=1))
         assert not problems, "\n".join(problems)

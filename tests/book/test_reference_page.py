@@ -7,7 +7,6 @@ import pkgutil
 import re
 
 import geolesson
-
 from tests.fixtures import ROOT
 
 # not the learners' API: the mirror (a separate leaf, driven by the `geolesson` command),

@@ -181,7 +181,8 @@ def block_order(index: Any, block_size: int = DEFAULT_BLOCK_SIZE) -> np.ndarray:
 
     Args:
         index: a chip index (or a :class:`ChipDataset`): ``item_id``, ``row_off``, ``col_off``.
-        block_size: the COG block side in pixels of the chip grid (:data:`~geolesson.batching.samplers.DEFAULT_BLOCK_SIZE`).
+        block_size: the COG block side in pixels of the chip grid
+            (:data:`~geolesson.batching.samplers.DEFAULT_BLOCK_SIZE`).
 
     Returns:
         int64 positions ``0..len(index)-1``.

@@ -1,6 +1,7 @@
 """Chip indexes: one row per chip of an item's grid, without overlap and with statistics
-(:func:`~geolesson.chips.chip_index`), or overlapping and without (:func:`~geolesson.chips.overlap_grid`), built by one table
-builder (:func:`~geolesson.chips.index.chip_table`)."""
+(:func:`~geolesson.chips.chip_index`), or overlapping and without
+(:func:`~geolesson.chips.overlap_grid`), built by one table builder
+(:func:`~geolesson.chips.index.chip_table`)."""
 
 from __future__ import annotations
 

@@ -180,7 +180,8 @@ def verify(home: Path | None = None) -> tuple[bool, str]:
     t0 = time.perf_counter()
     problems = hash_problems(home, built)
     if built.get("inputs") != inputs_digest():
-        problems.insert(0, f"out of date: built from inputs {built.get('inputs')}, the checkout's are {inputs_digest()}")
+        problems.insert(0, f"out of date: built from inputs {built.get('inputs')}, "
+                           f"the checkout's are {inputs_digest()}")
     if problems:
         shown = "\n  ".join(problems[:50]) + (f"\n  ... and {len(problems) - 50} more" if len(problems) > 50 else "")
         return False, f"the mirror's data in {home} is damaged:\n  {shown}\nrebuild it with `geolesson mirror build`"

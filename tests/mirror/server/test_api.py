@@ -26,7 +26,8 @@ def test_intersects_point_returns_only_items_covering_it(client, local_items):
 
     point = {"type": "Point", "coordinates": [27.95, 36.18]}  # north of the tiles' overlap: 35SNA only
     found = ids(client.search(collections=[COLLECTION], intersects=point))
-    expected = {it["id"] for it in local_items if shapely.geometry.shape(it["geometry"]).intersects(shapely.geometry.shape(point))}
+    where = shapely.geometry.shape(point)
+    expected = {it["id"] for it in local_items if shapely.geometry.shape(it["geometry"]).intersects(where)}
     assert found == expected
     assert found and all("_35SNA_" in i for i in found)
 
@@ -88,8 +89,11 @@ def test_filter_cql2_text(client, local_items, method):
 
 
 def test_sortby_cloud_cover_is_numeric_not_text(client):
-    desc = [it.properties["eo:cloud_cover"] for it in client.search(collections=[COLLECTION], sortby="-eo:cloud_cover").items()]
-    asc = [it.properties["eo:cloud_cover"] for it in client.search(collections=[COLLECTION], sortby="eo:cloud_cover").items()]
+    def cloud_cover(sortby):
+        found = client.search(collections=[COLLECTION], sortby=sortby).items()
+        return [it.properties["eo:cloud_cover"] for it in found]
+
+    desc, asc = cloud_cover("-eo:cloud_cover"), cloud_cover("eo:cloud_cover")
     assert desc == sorted(desc, reverse=True) and asc == sorted(asc)
     assert any(v >= 10 for v in desc) and any(0 < v < 10 for v in desc)  # text order would put "8.5" above "12"
 

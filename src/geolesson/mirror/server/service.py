@@ -238,7 +238,8 @@ def status() -> tuple[bool, str]:
         if up:
             api_line = f"STAC API: running at {state['api_url']} (files {state['files_url']})"
         elif health.get("api") == "ok":
-            api_line = f"STAC API: running at {state['api_url']} but its database queries fail: {health.get('database')}"
+            api_line = (f"STAC API: running at {state['api_url']} but its database queries fail: "
+                        f"{health.get('database')}")
         else:
             api_line = f"STAC API: {health.get('api', 'not answering')} at {state['api_url']}"
     else:
