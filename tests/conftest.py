@@ -86,7 +86,15 @@ def local_s1_items():
         return [json.loads(line) for line in f]
 
 
+@pytest.fixture(scope="module")
+def scene_files(tmp_path_factory):
+    """The files of :func:`scene`, written once per test module."""
+    return s2_scene(tmp_path_factory.mktemp("s2"))
+
+
 @pytest.fixture
-def scene(tmp_path):
-    """A Sentinel-2 L2A-like item (1000 x 700 at 10 m, swir16 and SCL at 20 m) and its arrays."""
-    return s2_scene(tmp_path)
+def scene(scene_files):
+    """A Sentinel-2 L2A-like item (1000 x 700 at 10 m, swir16 and SCL at 20 m) and its arrays:
+    the item a fresh copy for each test (tests change its metadata), the files and arrays shared."""
+    item, arrays = scene_files
+    return item.clone(), arrays
