@@ -38,12 +38,13 @@ book: install mirror vendor
 
 # The quick start: the first figure of chapter 1 without executing the whole book. Building
 # the mirror's data dominates the first time (a few minutes); the mirror keeps running
-# afterwards (`.venv/bin/geolesson mirror stop`).
+# afterwards (`.venv/bin/geolesson mirror stop`). JupyterLab refuses to run as root unless
+# told (--allow-root); a container's or a cloud VM's shell often is root.
 lab: install mirror
 	$(call step,lab: JupyterLab on chapter 1)
 	@PYTHON=$(BIN)/python book/tools/setup_lab.sh
 	@$(BIN)/geolesson mirror start
-	$(BIN)/jupyter lab book/01_search.md
+	$(BIN)/jupyter lab $$([ "$$(id -u)" = 0 ] && echo --allow-root) book/01_search.md
 
 # the rendered-site tests drive the system Chromium; only `make test` needs it
 test: WITH_BROWSER := 1
