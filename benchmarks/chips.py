@@ -8,7 +8,7 @@ here from benchmarks/requirements-stacchip.txt on the first run. Every case runs
 fresh process (cold GDAL caches, the same GDAL options for all), the cases are
 interleaved, and medians of --runs are printed. Imports happen before the clock starts.
 
-Index build, item S2A_35SNA_20230831_0_L2A (10980 x 10980 at 10 m, SCL 5490 x 5490 at 20 m),
+Index build, item S2A_35SNA_20230827_0_L2A (10980 x 10980 at 10 m, SCL 5490 x 5490 at 20 m),
 256-pixel chips:
     floor       decode the SCL band alone (rasterio, one read)
     geolesson   geolesson.chips.chip_index
@@ -48,7 +48,7 @@ from pathlib import Path
 import cases  # benchmarks/cases.py: this folder is on sys.path when a script runs
 from peers import PeerVenv
 
-ITEM = "S2A_35SNA_20230831_0_L2A"
+ITEM = "S2A_35SNA_20230827_0_L2A"
 # the 10 m bands the mirror's full-size item carries at full size (it has no green or blue)
 BANDS = ("red", "nir")
 CHIP = 256

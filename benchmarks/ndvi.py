@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import cases  # benchmarks/cases.py: this folder is on sys.path when a script runs
 from cases import peak_rss_mib
 
-ITEM = "S2A_35SNA_20230831_0_L2A"
+ITEM = "S2A_35SNA_20230827_0_L2A"
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ import pytest
 
 from geolesson import select
 from geolesson.mirror.sentinel2 import simulation
+from geolesson.mirror.sentinel2.geometry import footprint
 from geolesson.mirror.sentinel2.items import item_dict
 from geolesson.mirror.sentinel2.scenario import load_scenario
 from tests.book.chapters import code_cells
@@ -108,7 +109,7 @@ def variant():
             tile = sc.tile_for(acq, crop)
             scene = world.scene(acq, tile)
             counts = np.bincount(scene.scl[::2, ::2].ravel(), minlength=12)
-            item = item_dict(sc, acq, tile, simulation.footprint(sc, acq, tile), counts, base_url="")
+            item = item_dict(sc, acq, tile, footprint(sc, acq, tile), counts, base_url="")
             scl[item["id"]] = scene.scl[::2, ::2]
             items.append(item)
     return sc, scl, items
@@ -197,14 +198,14 @@ def test_chapter_finds_what_its_text_says_in_the_variant(variant, chosen, chapte
     day = lambda v: pd.Timestamp(v).date()  # noqa: E731 - dates, Timestamps or datetimes
     table = select.date_table(items)
     if "fire_start" in ns:
-        assert (day(ns["fire_start"]), day(ns["fire_end"])) == (sc.fire_first_day, sc.fire_last_day)
+        assert (day(ns["fire_start"]), day(ns["fire_end"])) == (sc.fire.first_day, sc.fire.last_day)
     if "pre_date" in ns:
         pre, post = day(ns["pre_date"]), day(ns["post_date"])
-        assert pre < sc.fire_first_day and post > sc.fire_last_day
+        assert pre < sc.fire.first_day and post > sc.fire.last_day
         assert _cloudy_share(scl, items, pre) == 0 and _cloudy_share(scl, items, post) == 0
         clear = table["cloud_cover"] <= 1  # nothing clear lies between a choice and the fire
-        assert not (clear & (table.index > pre) & (table.index < sc.fire_first_day)).any()
-        assert not (clear & (table.index < post) & (table.index > sc.fire_last_day)).any()
+        assert not (clear & (table.index > pre) & (table.index < sc.fire.first_day)).any()
+        assert not (clear & (table.index < post) & (table.index > sc.fire.last_day)).any()
     if "cloudy_date" in ns:
         assert day(ns["cloudy_date"]) > day(ns["post_date"])
         assert 0.05 < _cloudy_share(scl, items, day(ns["cloudy_date"])) < 0.6

@@ -25,7 +25,7 @@ def tiny_checkout(tmp_path, monkeypatch):
     text = VARIANT.read_text()
     text = text.replace('stop = "2023-09-29"', 'stop = "2023-06-13"')
     text = re.sub(r"cloud_cover = \[[^\]]*\]", "cloud_cover = [30, 0.0, 64]", text)
-    text = re.sub(r"partial_orbit = \{[^}]*\}", 'partial_orbit = { "35SNV" = [1] }', text)
+    text = re.sub(r"partial_orbit = \{[^}]*\}", 'partial_orbit = { "35SNV" = ["2023-06-09"] }', text)
     (root / "data" / SCENARIO_FILE).write_text(text)
     monkeypatch.setenv("GEOLESSON_ROOT", str(root))
     monkeypatch.setenv("GEOLESSON_MIRROR_DIR", str(tmp_path / "home"))

@@ -65,3 +65,27 @@ def fractal_noise(seed: int, key: int, rows: np.ndarray, cols: np.ndarray, spaci
 def white_noise(seed: int, key: int, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
     """(len(rows), len(cols)) float32 independent standard normal values, one per absolute pixel."""
     return _normal(position_hash(seed, key, rows[:, None], cols[None, :]))
+
+
+
+# Irwin-Hall with n = 4 over bytes: four uniform integers 0..255 sum to mean 510 and variance
+# 4 * (256**2 - 1) / 12
+_BYTES_MEAN, _BYTES_STD = 510.0, float(np.sqrt(4 * (256**2 - 1) / 12))
+
+
+def approximate_normals(seed: int, key: int, rows: np.ndarray, cols: np.ndarray, count: int) -> list[np.ndarray]:
+    """``count`` arrays of (len(rows), len(cols)) float32 noise of mean 0 and variance 1, one value per
+    absolute pixel and array, at about a third of :func:`white_noise`'s cost per array: each hash
+    (keys ``key``, ``key + 1``, ...) gives two arrays, each the sum of four of its bytes
+    (Irwin-Hall with n = 4), rescaled. Near-normal (kurtosis 2.7, tails cut at 3.46 sigma, steps
+    of 0.007 sigma): good for sensor noise and texture, not for tail statistics such as speckle."""
+    out = []
+    for k in range((count + 1) // 2):
+        h = position_hash(seed, key + k, rows[:, None], cols[None, :])
+        b = h.view(np.uint8).reshape(len(rows), len(cols), 8)
+        for first in (0, 4):
+            s = b[..., first].astype(np.float32) + b[..., first + 1] + b[..., first + 2] + b[..., first + 3]
+            s -= np.float32(_BYTES_MEAN)
+            s *= np.float32(1 / _BYTES_STD)
+            out.append(s)
+    return out[:count]

@@ -20,22 +20,24 @@ def _stacked(world, acq, tile, strip_rows):
     strips = list(world.strips(acq, tile, strip_rows))
     assert [row for row, _ in strips] == list(range(0, tile.height, strip_rows))
     return (np.concatenate([s.reflectance for _, s in strips], axis=1),
-            np.concatenate([s.scl for _, s in strips]))
+            np.concatenate([s.scl for _, s in strips]),
+            np.concatenate([s.aot for _, s in strips]))
 
 
 def test_strips_of_the_burnt_cloudy_crop_equal_the_whole_scene(scenario):
     tile = scenario.tiles[0]
     acq = next(a for a in scenario.acquisitions
-               if a.datetime.date() > scenario.fire_last_day and 10 < a.cloud_cover < 50)
+               if a.datetime.date() > scenario.fire.last_day and 10 < a.cloud_cover < 50)
     whole = simulation.World(scenario).scene(acq, tile)
     # the scar, a village and cloud shadows all cross strip boundaries (every 334 rows)
     surface = simulation.World(scenario).surface_of(tile)
     for mask in (surface.burn_scar, surface.cover == simulation.BUILT, whole.scl == simulation.SCL_SHADOW):
         hit_rows = np.flatnonzero(mask.any(axis=1))
         assert hit_rows.size and (hit_rows // 334).min() < (hit_rows // 334).max()
-    refl, scl = _stacked(simulation.World(scenario), acq, tile, 334)
+    refl, scl, aot = _stacked(simulation.World(scenario), acq, tile, 334)
     np.testing.assert_array_equal(scl, whole.scl)
     np.testing.assert_array_equal(refl, whole.reflectance)
+    np.testing.assert_array_equal(aot, whole.aot)
 
 
 def test_strips_of_a_partial_orbit_scene_equal_the_whole_scene(scenario):
@@ -44,8 +46,9 @@ def test_strips_of_a_partial_orbit_scene_equal_the_whole_scene(scenario):
     small = Tile(tile.mgrs, tile.x_min, tile.y_max - 100 * GSD, 700, 410, tile.origin_x, tile.origin_y)
     whole = simulation.World(scenario).scene(acq, small)
     assert 0 < (whole.scl == simulation.SCL_NODATA).mean() < 1
-    refl, scl = _stacked(simulation.World(scenario), acq, small, 64)  # the last strip has 26 rows
+    refl, scl, aot = _stacked(simulation.World(scenario), acq, small, 64)  # the last strip has 26 rows
     np.testing.assert_array_equal(scl, whole.scl)
+    np.testing.assert_array_equal(aot, whole.aot)
     np.testing.assert_array_equal(refl, whole.reflectance)
 
 
@@ -53,7 +56,7 @@ def test_strip_writer_writes_the_bytes_of_the_whole_scene(scenario, tmp_path):
     tile = scenario.tiles[0]
     # 780 rows: the thumbnail takes every 3rd row, so strips of 128 rows start off its grid
     small = Tile(tile.mgrs, tile.x_min + 3000, tile.y_max - 2000, 600, 780, tile.origin_x, tile.origin_y)
-    acq = scenario.acquisitions[10]  # cloudy: SCL with several classes
+    acq = next(a for a in scenario.acquisitions if 30 < a.cloud_cover < 90)  # SCL with several classes
     world = simulation.World(scenario)
     write_scene(tmp_path / "whole", world.scene(acq, small), small, scenario.epsg)
     with SceneWriter(tmp_path / "strips", small, scenario.epsg) as writer:
@@ -61,7 +64,7 @@ def test_strip_writer_writes_the_bytes_of_the_whole_scene(scenario, tmp_path):
             writer.write(row, strip)
     whole = sorted(p.name for p in (tmp_path / "whole").iterdir())
     assert whole == sorted(p.name for p in (tmp_path / "strips").iterdir())
-    assert {"B02.tif", "B11.tif", "SCL.tif", "TCI.tif", "thumbnail.jpg"} <= set(whole)
+    assert {"B02.tif", "B8A.tif", "B11.tif", "AOT.tif", "WVP.tif", "SCL.tif", "TCI.tif", "thumbnail.jpg"} <= set(whole)
     for name in whole:
         assert (tmp_path / "whole" / name).read_bytes() == (tmp_path / "strips" / name).read_bytes(), name
 

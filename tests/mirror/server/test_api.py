@@ -112,7 +112,7 @@ def test_paging_with_limit_below_the_result_count(client, local_items):
 
 
 def test_item_collection_round_trips_as_geojson(client, tmp_path):
-    ic = client.search(collections=[COLLECTION], datetime="2023-08-01", max_items=10).item_collection()
+    ic = client.search(collections=[COLLECTION], datetime="2023-08-02", max_items=10).item_collection()
     assert len(ic) == 2
     path = tmp_path / "items.geojson"
     ic.save_object(dest_href=str(path))

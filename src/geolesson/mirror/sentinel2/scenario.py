@@ -1,4 +1,8 @@
-"""The mirror's scenario: tiles, dates, weather and fire, read from ``data/mirror_scenario.toml``."""
+"""The mirror's scenario: tiles, calendar, weather, fire and farmland, read from ``data/mirror_scenario.toml``.
+
+The file says which of its facts are real (Earth Search's calendar and identifiers over
+Rhodes), derived or simulated; this module only reads and checks it.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +17,7 @@ from geolesson._home import SCENARIO_FILE, data_dir
 
 GSD = 10.0  # metres, Sentinel-2 bands B02, B03, B04, B08
 MGRS_TILE_PX = 10980  # a Sentinel-2 L1C/L2A tile is 109.8 km square
+PLATFORMS = ("sentinel-2a", "sentinel-2b")
 
 
 @dataclass(frozen=True)
@@ -26,10 +31,16 @@ class Tile:
     height: int
     origin_x: float  # the whole MGRS tile's upper-left corner
     origin_y: float
+    sensing_offset_s: float = 0.0  # sensed this many seconds after the first tile of a datatake
 
     def full(self) -> "Tile":
         """The whole 10980 x 10980 pixel MGRS tile this crop lies in."""
-        return Tile(self.mgrs, self.origin_x, self.origin_y, MGRS_TILE_PX, MGRS_TILE_PX, self.origin_x, self.origin_y)
+        return Tile(self.mgrs, self.origin_x, self.origin_y, MGRS_TILE_PX, MGRS_TILE_PX, self.origin_x,
+                    self.origin_y, self.sensing_offset_s)
+
+    @property
+    def is_full(self) -> bool:
+        return (self.width, self.height) == (MGRS_TILE_PX, MGRS_TILE_PX)
 
     @property
     def utm_zone(self) -> int:
@@ -52,12 +63,47 @@ class Tile:
 
 @dataclass(frozen=True)
 class Acquisition:
-    """One overpass: a date with its scene-wide cloud cover, imaging every tile."""
+    """One overpass: a datatake imaging every tile, with its scene-wide cloud cover.
+
+    ``datetime`` is when the first tile was sensed (a tile's item adds its
+    ``sensing_offset_s``); ``datatake_start`` when the datatake (the imaging segment) began.
+    """
 
     index: int
     datetime: dt.datetime
     platform: str
     cloud_cover: float  # percent, target for the union of the tiles
+    datatake_start: dt.datetime
+
+    def sensed(self, tile: Tile) -> dt.datetime:
+        """When ``tile`` was sensed: the item's ``datetime``."""
+        return self.datetime + dt.timedelta(seconds=tile.sensing_offset_s)
+
+
+@dataclass(frozen=True)
+class Fire:
+    """The burn scar's spread and what a dNBR threshold gets wrong inside it (see the scenario file)."""
+
+    ignition: tuple[float, float]  # lon, lat
+    first_day: dt.date
+    last_day: dt.date
+    edge_m: float  # the fire's edge wanders this far (1 sigma) around the mapped perimeter
+    edge_spacing_m: float
+    fringe_m: float  # severity rises from 0 at the edge to full over this depth
+    severity_mean: float
+    severity_spread: float
+    unburned_islands: float  # fraction of the burned area left unburned in patches
+    island_spacing_m: float
+
+
+@dataclass(frozen=True)
+class Fields:
+    """Farmland on the lowland grass whose NBR drops between dates without a fire."""
+
+    parcel_m: tuple[float, float]  # east-west, north-south
+    irrigated: float  # share of parcels cut every cut_cycle_days
+    senescent: float  # share of parcels curing once in July or August
+    cut_cycle_days: int
 
 
 @dataclass(frozen=True)
@@ -68,11 +114,13 @@ class Scenario:
     tiles: tuple[Tile, ...]
     acquisitions: tuple[Acquisition, ...]
     relative_orbit: int
-    partial_orbit: dict[str, tuple[int, ...]]
-    fire_ignition: tuple[float, float]  # lon, lat
-    fire_first_day: dt.date
-    fire_last_day: dt.date
-    full_size: dict[str, tuple[int, ...]]  # tile -> date indices whose item covers the whole MGRS tile
+    processing_baseline: str
+    generation_after: dt.timedelta  # the product's generation time after its datatake's start
+    swath_west_edge: tuple[tuple[float, float], tuple[float, float]] | None  # (lon, lat) x 2
+    partial_orbit: dict[str, tuple[int, ...]]  # tile -> acquisition indices (simulated partial swaths)
+    full_size: dict[str, tuple[int, ...]]  # tile -> acquisition indices whose item covers the whole MGRS tile
+    fire: Fire
+    fields: Fields | None
 
     def tile_for(self, acq: "Acquisition", tile: Tile) -> Tile:
         """The crop, or the whole MGRS tile on the dates listed in ``full_size``."""
@@ -91,11 +139,32 @@ class Scenario:
         return (min(x[0] for x in b), min(x[1] for x in b), max(x[2] for x in b), max(x[3] for x in b))
 
 
+def _duration(text: str) -> dt.timedelta:
+    t = dt.time.fromisoformat(text)
+    return dt.timedelta(hours=t.hour, minutes=t.minute, seconds=t.second, microseconds=t.microsecond)
+
+
+def _date_indices(name: str, table: dict, dates: list[dt.date]) -> dict[str, tuple[int, ...]]:
+    """``{tile: [ISO dates]}`` -> ``{tile: acquisition indices}`` (ValueError naming a date off the calendar)."""
+    out = {}
+    for tile, days in table.items():
+        indices = []
+        for day in days:
+            d = dt.date.fromisoformat(day)
+            if d not in dates:
+                raise ValueError(f"{name}: {tile} {day} is not an acquisition date "
+                                 f"({dates[0]} to {dates[-1]} every {(dates[1] - dates[0]).days} days)")
+            indices.append(dates.index(d))
+        out[tile] = tuple(indices)
+    return out
+
+
 def load_scenario(path: Path | None = None) -> Scenario:
     """Read the scenario file (default ``data/mirror_scenario.toml``).
 
     Raises:
-        ValueError: the file is inconsistent (cloud cover list length, windows off the 10 m grid).
+        ValueError: the file is inconsistent (cloud cover list length, windows off the 10 m grid,
+            an unknown platform, a date in ``partial_orbit`` or ``full_size`` off the calendar).
     """
     path = path or data_dir() / SCENARIO_FILE
     cfg = tomllib.loads(Path(path).read_text())
@@ -105,12 +174,12 @@ def load_scenario(path: Path | None = None) -> Scenario:
         ox, oy = t["tile_origin"]
         if (x_min - ox) % GSD or (oy - y_max) % GSD:
             raise ValueError(f"tile {t['mgrs']}: window {t['window']} is not on the tile's 10 m grid")
-        tiles.append(Tile(t["mgrs"], float(x_min), float(y_max), int(width), int(height), float(ox), float(oy)))
+        tiles.append(Tile(t["mgrs"], float(x_min), float(y_max), int(width), int(height), float(ox), float(oy),
+                          float(t.get("sensing_offset_s", 0.0))))
 
     season = cfg["season"]
     start = dt.date.fromisoformat(season["start"])
     stop = dt.date.fromisoformat(season["stop"])
-    overpass = dt.time.fromisoformat(season["overpass_utc"])
     dates = []
     day = start
     while day <= stop:
@@ -119,17 +188,29 @@ def load_scenario(path: Path | None = None) -> Scenario:
     cover = season["cloud_cover"]
     if len(cover) != len(dates):
         raise ValueError(f"season.cloud_cover has {len(cover)} values for {len(dates)} dates")
+    first = season["first_platform"]
+    if first not in PLATFORMS:
+        raise ValueError(f"season.first_platform={first!r}: use one of {PLATFORMS}")
+    # Sentinel-2A and 2B alternate on the grid, each revisiting every 2 x revisit_days
+    order = PLATFORMS if first == PLATFORMS[0] else PLATFORMS[::-1]
+    sensing, datatake = _duration(season["sensing_utc"]), _duration(season["datatake_utc"])
+    midnight = [dt.datetime.combine(d, dt.time(), tzinfo=dt.timezone.utc) for d in dates]
     acquisitions = tuple(
-        Acquisition(
-            index=i,
-            datetime=dt.datetime.combine(d, overpass, tzinfo=dt.timezone.utc),
-            # Sentinel-2A and 2B alternate, each revisiting every 10 days
-            platform="sentinel-2a" if i % 2 == 0 else "sentinel-2b",
-            cloud_cover=float(c),
-        )
-        for i, (d, c) in enumerate(zip(dates, cover))
+        Acquisition(index=i, datetime=m + sensing, platform=order[i % 2], cloud_cover=float(c),
+                    datatake_start=m + datatake)
+        for i, (m, c) in enumerate(zip(midnight, cover))
     )
-    fire = cfg["fire"]
+    edge = season.get("swath_west_edge")
+    f = cfg["fire"]
+    fire = Fire(ignition=tuple(f["ignition"]), first_day=dt.date.fromisoformat(f["first_day"]),
+                last_day=dt.date.fromisoformat(f["last_day"]), edge_m=float(f["edge_m"]),
+                edge_spacing_m=float(f["edge_spacing_m"]), fringe_m=float(f["fringe_m"]),
+                severity_mean=float(f["severity_mean"]), severity_spread=float(f["severity_spread"]),
+                unburned_islands=float(f["unburned_islands"]), island_spacing_m=float(f["island_spacing_m"]))
+    fl = cfg.get("fields")
+    fields = None if fl is None else Fields(
+        parcel_m=(float(fl["parcel_m"][0]), float(fl["parcel_m"][1])), irrigated=float(fl["irrigated"]),
+        senescent=float(fl["senescent"]), cut_cycle_days=int(fl["cut_cycle_days"]))
     return Scenario(
         seed=int(cfg["seed"]),
         collection=cfg["collection"],
@@ -137,9 +218,11 @@ def load_scenario(path: Path | None = None) -> Scenario:
         tiles=tuple(tiles),
         acquisitions=acquisitions,
         relative_orbit=int(season["relative_orbit"]),
-        partial_orbit={k: tuple(v) for k, v in season.get("partial_orbit", {}).items()},
-        fire_ignition=tuple(fire["ignition"]),
-        fire_first_day=dt.date.fromisoformat(fire["first_day"]),
-        fire_last_day=dt.date.fromisoformat(fire["last_day"]),
-        full_size={k: tuple(v) for k, v in cfg.get("full_size", {}).items()},
+        processing_baseline=str(season["processing_baseline"]),
+        generation_after=_duration(season["generation_after"]),
+        swath_west_edge=None if edge is None else (tuple(edge[0]), tuple(edge[1])),
+        partial_orbit=_date_indices("season.partial_orbit", season.get("partial_orbit", {}), dates),
+        full_size=_date_indices("full_size", cfg.get("full_size", {}), dates),
+        fire=fire,
+        fields=fields,
     )

@@ -1,18 +1,22 @@
-"""Simulate Sentinel-2 L2A surface reflectance and SCL over the scenario, deterministically.
+"""Simulate Sentinel-2 L2A surface reflectance, SCL, aerosol and water vapour over the scenario, deterministically.
 
 The simulation is a small physical caricature, not a radiative-transfer model:
 
 * land and sea come from a hand-digitised coastline (``data/rhodes_island.geojson``);
 * land cover (pine forest, shrub, dry grass and fields, bare soil, villages) comes
-  from seeded smooth noise, with the burn scar's area forced to forest or shrub;
+  from seeded smooth noise, with the burn perimeter's area forced to forest or shrub;
 * each cover type has a green (early June) and a dry (late September) spectrum;
   a date's spectrum is interpolated by the season's dryness;
-* pixels inside ``data/rhodes_burn_scar_true.geojson`` turn into char and ash on
-  their burn day, which spreads from the ignition point between the fire's first
-  and last day, with a per-pixel severity;
+* farmland on the lowland grass is cut or cures on its own days (:mod:`.farmland`);
+* the fire (:mod:`.fire`) turns pixels into char and ash on their burn day, which spreads
+  from the ignition point between the fire's first and last day, by each pixel's severity,
+  with a wandering edge, a low-severity fringe and unburned islands;
 * clouds are thresholded smooth noise reaching the date's cloud cover, mixed over
   the surface by their opacity, with shadows cast to the north-west (sun in the
-  south-east at the 09:06 UTC overpass);
+  south-east at the 09:00 UTC overpass), lit by bluish skylight;
+* aerosol optical thickness and water vapour are smooth fields, with the fire's smoke
+  over the island while it burns;
+* no data west of the swath's edge (:mod:`.geometry`);
 * SCL follows the ESA L2A classes: 0 nodata, 3 cloud shadow, 4 vegetation,
   5 not vegetated, 6 water, 7 unclassified, 8/9 cloud medium/high probability,
   10 thin cirrus.
@@ -34,25 +38,34 @@ import shapely
 from pyproj import Transformer
 from scipy import ndimage
 
-from geolesson._home import data_dir
-from geolesson.mirror.noise import Y_REF, fractal_noise, position_hash, value_noise, white_noise
+from geolesson.mirror.noise import Y_REF, approximate_normals, fractal_noise, position_hash, value_noise
+from geolesson.mirror.sentinel2 import farmland
+from geolesson.mirror.sentinel2.fire import fire_grid
+from geolesson.mirror.sentinel2.geometry import nodata_mask, read_polygon
 from geolesson.mirror.sentinel2.scenario import GSD, Acquisition, Scenario, Tile
 
-BANDS = ("blue", "green", "red", "nir", "swir16", "swir22")
+BANDS = ("blue", "green", "red", "nir", "nir08", "swir16", "swir22")
 
-# cover type -> (green spectrum, dry spectrum), reflectance 0-1 in BANDS order
+# cover type -> (green spectrum, dry spectrum), reflectance 0-1 in BANDS order. B8A (nir08)
+# reads 3-4 % above B08 (nir) over vegetation and soil (B08's wide band reaches down the red
+# edge). Open water: the clear, oligotrophic Aegean (remote-sensing reflectance of a few
+# thousandths per steradian in the blue, a tenth of that in the red), plus what a bottom-of-
+# atmosphere correction leaves of skylight: dark beyond the blue.
 WATER, FOREST, SHRUB, GRASS, BARE, BUILT = range(6)
 SPECTRA = {
-    WATER: ((0.060, 0.045, 0.025, 0.015, 0.008, 0.005), (0.060, 0.045, 0.025, 0.015, 0.008, 0.005)),
-    FOREST: ((0.030, 0.055, 0.032, 0.290, 0.150, 0.070), (0.034, 0.058, 0.040, 0.250, 0.170, 0.085)),
-    SHRUB: ((0.045, 0.070, 0.060, 0.250, 0.210, 0.120), (0.055, 0.080, 0.085, 0.220, 0.260, 0.165)),
-    GRASS: ((0.055, 0.085, 0.080, 0.260, 0.250, 0.150), (0.080, 0.110, 0.150, 0.220, 0.330, 0.250)),
-    BARE: ((0.100, 0.140, 0.180, 0.240, 0.320, 0.260), (0.105, 0.145, 0.185, 0.245, 0.330, 0.270)),
-    BUILT: ((0.120, 0.130, 0.150, 0.180, 0.220, 0.200), (0.120, 0.130, 0.150, 0.180, 0.220, 0.200)),
+    WATER: ((0.030, 0.015, 0.006, 0.004, 0.0035, 0.002, 0.0015), (0.030, 0.015, 0.006, 0.004, 0.0035, 0.002, 0.0015)),
+    FOREST: ((0.030, 0.055, 0.032, 0.290, 0.300, 0.150, 0.070), (0.034, 0.058, 0.040, 0.250, 0.258, 0.170, 0.085)),
+    SHRUB: ((0.045, 0.070, 0.060, 0.250, 0.258, 0.210, 0.120), (0.055, 0.080, 0.085, 0.220, 0.228, 0.260, 0.165)),
+    GRASS: ((0.055, 0.085, 0.080, 0.260, 0.268, 0.250, 0.150), (0.080, 0.110, 0.150, 0.220, 0.228, 0.330, 0.250)),
+    BARE: ((0.100, 0.140, 0.180, 0.240, 0.250, 0.320, 0.260), (0.105, 0.145, 0.185, 0.245, 0.255, 0.330, 0.270)),
+    BUILT: ((0.120, 0.130, 0.150, 0.180, 0.184, 0.220, 0.200), (0.120, 0.130, 0.150, 0.180, 0.184, 0.220, 0.200)),
 }
-CHAR = np.array((0.035, 0.040, 0.045, 0.070, 0.150, 0.150), dtype="float32")  # fresh burn, high severity
-CLOUD = np.array((0.45, 0.46, 0.47, 0.52, 0.38, 0.28), dtype="float32")
-SHADOW_FACTOR = 0.35
+CHAR = np.array((0.035, 0.040, 0.045, 0.070, 0.074, 0.150, 0.150), dtype="float32")  # fresh burn, high severity
+CLOUD = np.array((0.45, 0.46, 0.47, 0.52, 0.52, 0.38, 0.28), dtype="float32")
+# Light left in a cloud's shadow, per band: the diffuse skylight (and light from the cloud and
+# its surroundings) that still reaches the ground is bluer than direct sunlight, as scattering
+# falls with wavelength, so a shadow darkens the SWIR more than the visible: NBR rises in it.
+SHADOW_LIGHT = np.array((0.45, 0.40, 0.36, 0.31, 0.31, 0.24, 0.22), dtype="float32")
 SHADOW_SHIFT_PX = (-36, -48)  # rows, cols (north-west) for a sun ~25 deg off zenith in the south-east
 
 # Per-pixel texture within a cover type (multiplicative): smooth "canopy gap" noise with
@@ -96,26 +109,19 @@ VILLAGES = (
 
 @dataclass(frozen=True)
 class Scene:
-    """One simulated acquisition of one tile, at 10 m.
+    """One simulated acquisition of one tile, at 10 m (aerosol and water vapour at 20 m).
 
     Attributes:
-        reflectance: (6, H, W) float32 surface reflectance 0-1 in ``BANDS`` order, NaN for nodata.
+        reflectance: (7, H, W) float32 surface reflectance 0-1 in ``BANDS`` order, NaN for nodata.
         scl: (H, W) uint8 scene classification at 10 m (the writer decimates it to 20 m).
+        aot: (H / 2, W / 2) float32 aerosol optical thickness at 550 nm (unitless), NaN for nodata.
+        wvp: (H / 2, W / 2) float32 water vapour column in cm, NaN for nodata.
     """
 
     reflectance: np.ndarray
     scl: np.ndarray
-
-
-@lru_cache(maxsize=8)
-def read_polygon(name: str, epsg: int) -> shapely.Geometry:
-    """A polygon from ``data/<name>.geojson`` (EPSG:4326), projected to ``epsg``."""
-    import json
-
-    gj = json.loads((data_dir() / f"{name}.geojson").read_text())
-    geom = shapely.geometry.shape(gj["features"][0]["geometry"])
-    to_utm = Transformer.from_crs(4326, epsg, always_xy=True)
-    return shapely.transform(geom, lambda xy: np.column_stack(to_utm.transform(xy[:, 0], xy[:, 1])))
+    aot: np.ndarray
+    wvp: np.ndarray
 
 
 INLAND_RES = 50.0  # metres: distance to the sea is computed on this coarser grid over the whole region
@@ -136,7 +142,13 @@ class TileSurface:
     """The static surface (land, cover, texture, fire) on one tile's 10 m grid, or on the rows
     ``rows = (start, stop)`` of it (a strip): the strip's arrays equal those rows of the whole
     tile's, element for element, since every field is anchored to absolute positions and
-    windows around points are located on the whole tile's grid."""
+    windows around points are located on the whole tile's grid.
+
+    Off the island's bounding box the surface is open sea, so the land's fields are computed
+    only on the part of the surface inside that box (by a surface of that part: the same
+    values, as every field is anchored to absolute positions) and filled in elsewhere. A whole
+    MGRS tile is five-sixths sea.
+    """
 
     def __init__(self, scenario: Scenario, tile: Tile, rows: tuple[int, int] | None = None):
         self.scenario, self.tile = scenario, tile
@@ -147,6 +159,37 @@ class TileSurface:
         self.transform = tile.transform(GSD)  # the whole tile's grid: local windows are located on it
         self.rows = np.arange(self.row_start, self.row_stop, dtype=np.int64) + round((Y_REF - tile.y_max) / GSD)
         self.cols = np.arange(tile.width, dtype=np.int64) + round(tile.x_min / GSD)
+        self._island_part = self._find_island_part()
+
+    def _find_island_part(self) -> tuple[tuple[slice, slice], "TileSurface"] | str | None:
+        """``"all"`` when the whole surface lies in the island's bounding box; None when none of it
+        does; else the (rows, cols) slices of the part that does and a surface of that part."""
+        x0, y0, x1, y1 = read_polygon("rhodes_island", self.scenario.epsg).bounds
+        tile = self.tile
+        c0 = max(0, int(np.floor((x0 - tile.x_min) / GSD)))
+        c1 = min(tile.width, int(np.ceil((x1 - tile.x_min) / GSD)))
+        r0 = max(self.row_start, int(np.floor((tile.y_max - y1) / GSD)))
+        r1 = min(self.row_stop, int(np.ceil((tile.y_max - y0) / GSD)))
+        if r0 >= r1 or c0 >= c1:
+            return None
+        if (r0, r1, c0, c1) == (self.row_start, self.row_stop, 0, tile.width):
+            return "all"
+        part = Tile(tile.mgrs, tile.x_min + c0 * GSD, tile.y_max - r0 * GSD, c1 - c0, r1 - r0,
+                    tile.origin_x, tile.origin_y, tile.sensing_offset_s)
+        box = (slice(r0 - self.row_start, r1 - self.row_start), slice(c0, c1))
+        return box, TileSurface(self.scenario, part)
+
+    def _sea_and(self, field: str, sea_value, dtype: str) -> np.ndarray:
+        """``field`` of the island's part of this surface, ``sea_value`` elsewhere."""
+        out = np.full(self.shape, sea_value, dtype=dtype)
+        if self._island_part is not None:
+            box, part = self._island_part
+            out[box] = getattr(part, field)
+        return out
+
+    @property
+    def _all_island(self) -> bool:
+        return self._island_part == "all"
 
     def noise(self, key: int, spacing: float) -> np.ndarray:
         return fractal_noise(self.scenario.seed, key, self.rows, self.cols, spacing)
@@ -172,19 +215,61 @@ class TileSurface:
 
     @cached_property
     def land(self) -> np.ndarray:
+        if not self._all_island:
+            return self._sea_and("land", False, "bool")
         return self.rasterize(read_polygon("rhodes_island", self.scenario.epsg))
 
     @cached_property
+    def _fire(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        sc = self.scenario
+        return fire_grid(sc.seed, sc.epsg, sc.fire).read(self.rows, self.cols)
+
+    @cached_property
     def burn_scar(self) -> np.ndarray:
-        return self.rasterize(read_polygon("rhodes_burn_scar_true", self.scenario.epsg)) & self.land
+        """(H, W) bool: inside the mapped perimeter (the truth), on land."""
+        return self._fire[0]
+
+    @cached_property
+    def severity(self) -> np.ndarray:
+        """(H, W) float32 burn severity 0-1 (fraction of the pixel turned to char); 0 unburned."""
+        return self._fire[1]
+
+    @cached_property
+    def burn_day(self) -> np.ndarray:
+        """(H, W) float32 day of year each pixel burns (inf where nothing burns)."""
+        return self._fire[2]
+
+    @cached_property
+    def farmland_kind(self) -> np.ndarray:
+        """(H, W) uint8 :mod:`.farmland` parcel kind, on the lowland grass outside the perimeter only."""
+        if not self._all_island:
+            return self._sea_and("farmland_kind", farmland.NONE, "uint8")
+        fields = self.scenario.fields
+        if fields is None:
+            return np.zeros(self.shape, "uint8")
+        kind = farmland.parcels(self.scenario.seed, fields, self.rows, self.cols)[0]
+        return np.where((self.cover == GRASS) & ~self.burn_scar, kind, farmland.NONE).astype("uint8")
+
+    @cached_property
+    def farmland_phase(self) -> np.ndarray:
+        """(H, W) float32 each parcel's day, a fraction 0-1 (:func:`farmland.parcels`)."""
+        if not self._all_island:
+            return self._sea_and("farmland_phase", 0, "float32")
+        fields = self.scenario.fields
+        if fields is None:
+            return np.zeros(self.shape, "float32")
+        return np.ascontiguousarray(farmland.parcels(self.scenario.seed, fields, self.rows, self.cols)[1])
 
     @cached_property
     def cover(self) -> np.ndarray:
         """(H, W) uint8 cover type (WATER, FOREST, SHRUB, GRASS, BARE, BUILT)."""
+        if not self._all_island:
+            return self._sea_and("cover", WATER, "uint8")
         dist, x0, y1 = _inland_distance(self.scenario.epsg, self.scenario.region)
         ri = ((y1 - self.tile.y_max) / INLAND_RES
               + (np.arange(self.row_start, self.row_stop) + 0.5) * GSD / INLAND_RES).astype(np.int64)
-        ci = ((self.tile.x_min - x0) / INLAND_RES + (np.arange(self.shape[1]) + 0.5) * GSD / INLAND_RES).astype(np.int64)
+        ci = ((self.tile.x_min - x0) / INLAND_RES
+              + (np.arange(self.shape[1]) + 0.5) * GSD / INLAND_RES).astype(np.int64)
         inland = dist[ri[:, None], ci[None, :]]  # metres from the sea
         upland = np.clip(inland / 6000.0, 0, 1) + 0.35 * self.noise(1, 150)
         texture = self.noise(3, 25)
@@ -205,34 +290,13 @@ class TileSurface:
 
     @cached_property
     def brightness(self) -> np.ndarray:
-        """(H, W) multiplicative texture within cover types (canopy gaps, soils, roofs)."""
-        white = white_noise(self.scenario.seed, 5, self.rows, self.cols)
+        """(H, W) multiplicative texture within cover types (canopy gaps, soils, roofs); 1 on open
+        water, whose pixels vary by the sensor's noise only (a calm sea)."""
+        if not self._all_island:
+            return self._sea_and("brightness", 1, "float32")
+        (white,) = approximate_normals(self.scenario.seed, 5, self.rows, self.cols, 1)
         texture = GAP_TEXTURE * value_noise(self.scenario.seed, 6, self.rows, self.cols, 6) + PIXEL_TEXTURE * white
-        # open water is far smoother than land (and compresses like it)
-        return (1 + np.where(self.land, texture, 0.2 * texture)).astype("float32")
-
-    @cached_property
-    def burn_day(self) -> np.ndarray:
-        """(H, W) float32 day of year each pixel burns (inf outside the scar)."""
-        sc = self.scenario
-        to_utm = Transformer.from_crs(4326, sc.epsg, always_xy=True)
-        ix, iy = to_utm.transform(*sc.fire_ignition)
-        scar_polygon = read_polygon("rhodes_burn_scar_true", sc.epsg)
-        far = max(np.hypot(x - ix, y - iy) for x, y in scar_polygon.exterior.coords)
-        d0 = sc.fire_first_day.timetuple().tm_yday
-        d1 = sc.fire_last_day.timetuple().tm_yday
-        day = np.full(self.shape, np.inf, dtype="float32")
-        rs, cs, dy, dx = self.local_window(ix, iy, far + GSD)
-        spread = np.hypot(dy[:, None], dx[None, :]) / far
-        scar = self.burn_scar[rs, cs]
-        day[rs, cs][scar] = (d0 + (d1 - d0) * spread[scar]).astype("float32")
-        return day
-
-    @cached_property
-    def severity(self) -> np.ndarray:
-        """(H, W) float32 burn severity 0-1 (fraction of the pixel turned to char)."""
-        sev = np.clip(0.75 + 0.25 * self.noise(7, 40), 0.25, 1.0)
-        return np.where(self.burn_scar, sev, 0).astype("float32")
+        return (1 + np.where(self.land, texture, 0)).astype("float32")
 
 
 class World:
@@ -278,21 +342,52 @@ class World:
         return float(np.clip((doy - 152) / (273 - 152), 0, 1))
 
     def reflectance(self, acq: Acquisition, tile: Tile, rows: tuple[int, int] | None = None) -> np.ndarray:
-        """(6, H, W) float32 clear-sky surface reflectance on the acquisition date (of ``rows`` only, if given)."""
+        """(7, H, W) float32 clear-sky surface reflectance on the acquisition date (of ``rows`` only, if given)."""
         s = self.surface_of(tile, rows)
         d = self.dryness(acq.datetime)
-        table = np.array([(1 - d) * np.array(g) + d * np.array(y) for g, y in (SPECTRA[k] for k in range(6))], dtype="float32")
+        n = len(BANDS)
+        table = np.array([(1 - d) * np.array(g) + d * np.array(y) for g, y in (SPECTRA[k] for k in range(6))],
+                         dtype="float32")
         # a small per-date radiometric wobble (aerosol, sun angle)
-        gain = 1 + 0.015 * self.rng(4, acq.index).standard_normal(6).astype("float32")
-        burnt = s.burn_day <= acq.datetime.timetuple().tm_yday
-        refl = np.empty((6, *s.shape), dtype="float32")
-        for b in range(6):
-            band = table[:, b][s.cover] * s.brightness
+        gain = 1 + 0.015 * self.rng(4, acq.index).standard_normal(n).astype("float32")
+        day = acq.datetime.timetuple().tm_yday
+        fields = self.scenario.fields
+        farm, farm_spectra = (farmland.reflectance(s.farmland_kind, s.farmland_phase, day, fields)
+                              if fields is not None else (np.zeros(s.shape, bool), None))
+        burnt = s.burn_day <= day
+        refl = np.empty((n, *s.shape), dtype="float32")
+        for b in range(n):
+            band = table[:, b][s.cover]
+            if farm.any():
+                band[farm] = farm_spectra[b]
+            band *= s.brightness
             if burnt.any():
                 sev = s.severity[burnt]
                 band[burnt] = band[burnt] * (1 - sev) + CHAR[b] * sev * s.brightness[burnt]
             refl[b] = band * gain[b]
         return refl
+
+    def atmosphere(self, acq: Acquisition, tile: Tile,
+                   rows: tuple[int, int] | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(aot, wvp) on the 20 m grid of the tile (of ``rows`` only, if given): float32 aerosol optical
+        thickness at 550 nm and water vapour in cm, as Sen2Cor retrieves them: smooth fields, with
+        a summer Aegean's clean air (AOT about 0.1-0.2, 2-3 cm of water vapour) and the fire's smoke
+        over it while it burns (AOT up to about 0.6 south of the ignition point, downwind of the
+        north wind)."""
+        s = self.surface_of(tile, rows)
+        seed, r, c = self.scenario.seed, s.rows[::2], s.cols[::2]
+        rng = self.rng(8, acq.index)
+        # features about 50 km apart: Sen2Cor's maps are smoothed over kilometres, and clean
+        # maritime air varies little across a tile
+        aot = 0.10 + 0.05 * abs(rng.standard_normal()) + 0.01 * value_noise(seed, 300 + acq.index, r, c, 2400)
+        wvp = 2.4 + 0.3 * rng.standard_normal() + 0.08 * value_noise(seed, 400 + acq.index, r, c, 2400)
+        fire = self.scenario.fire
+        if fire.first_day <= acq.datetime.date() <= fire.last_day:
+            x, y = Transformer.from_crs(4326, self.scenario.epsg, always_xy=True).transform(*fire.ignition)
+            dx = (c + 1.0) * GSD - x
+            dy = (Y_REF - (r + 1.0) * GSD) - (y - 6000.0)
+            aot = aot + 0.45 * np.exp(-(dx[None, :] ** 2 + dy[:, None] ** 2) / (2 * 7000.0**2))
+        return aot.astype("float32"), np.broadcast_to(wvp, aot.shape).astype("float32")
 
     def _cloud_field(self, acq: Acquisition, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
         seed = self.scenario.seed
@@ -333,13 +428,16 @@ class World:
         # a shadow falls where the cloud SHADOW_SHIFT_PX away (towards the sun) is thick
         caster = self.clouds(acq, tile, shift=(-SHADOW_SHIFT_PX[0], -SHADOW_SHIFT_PX[1]), rows=rows)
         shadow = (caster > 0.3) & (alpha <= 0.05)
-        noise_key = 1000 + acq.index
-        for b in range(6):
+        noise = approximate_normals(self.scenario.seed, 1000 + 50 * acq.index, s.rows, s.cols, len(BANDS))
+        # clouds and shadows cover a small part of most scenes: touch only their pixels
+        shaded, cloudy = np.flatnonzero(shadow), np.flatnonzero(alpha)
+        opacity = alpha.reshape(-1)[cloudy]
+        for b in range(len(BANDS)):
             band = refl[b]
-            band[shadow] *= SHADOW_FACTOR
-            band *= 1 - alpha
-            band += CLOUD[b] * alpha
-            band += sensor_noise_std(band) * white_noise(self.scenario.seed, noise_key + 50 * b, s.rows, s.cols)
+            flat = band.reshape(-1)
+            flat[shaded] *= SHADOW_LIGHT[b]
+            flat[cloudy] = flat[cloudy] * (1 - opacity) + CLOUD[b] * opacity
+            band += sensor_noise_std(band) * noise[b]
             np.clip(band, -0.0999, 1.5, out=band)
 
         red, nir = refl[2], refl[3]
@@ -349,49 +447,17 @@ class World:
         scl[s.cover == WATER] = SCL_WATER
         unclassified = position_hash(self.scenario.seed, 2000 + acq.index, s.rows[:, None], s.cols[None, :])
         scl[(unclassified >> np.uint64(40)) < np.uint64(int(0.0005 * 2**24))] = SCL_UNCLASSIFIED
-        scl[shadow] = SCL_SHADOW
-        scl[(alpha > 0.05) & (alpha <= 0.3)] = SCL_CIRRUS
-        scl[(alpha > 0.3) & (alpha <= 0.6)] = SCL_CLOUD_MEDIUM
-        scl[alpha > 0.6] = SCL_CLOUD_HIGH
+        classes = scl.reshape(-1)
+        classes[shaded] = SCL_SHADOW
+        classes[cloudy] = np.select([opacity > 0.6, opacity > 0.3, opacity > 0.05],
+                                    [np.uint8(c) for c in (SCL_CLOUD_HIGH, SCL_CLOUD_MEDIUM, SCL_CIRRUS)],
+                                    classes[cloudy])
 
-        nodata = partial_orbit_mask(self.scenario, acq, tile, rows)
+        aot, wvp = self.atmosphere(acq, tile, rows)
+        nodata = nodata_mask(self.scenario, acq, tile, rows)
         if nodata.any():
             refl[:, nodata] = np.nan
             scl[nodata] = SCL_NODATA
-        return Scene(refl, scl)
-
-
-def partial_orbit_line(scenario: Scenario, acq: Acquisition, tile: Tile) -> tuple[float, float] | None:
-    """The swath's west edge on this date as ``x = a + b * (y_max - y)`` in metres, or None for a full scene."""
-    if acq.index not in scenario.partial_orbit.get(tile.mgrs, ()):
-        return None
-    # Sentinel-2's swath edge runs about 12 degrees east of north over Rhodes (descending orbit)
-    return tile.x_min + 0.35 * tile.width * GSD, -0.21
-
-
-def partial_orbit_mask(scenario: Scenario, acq: Acquisition, tile: Tile,
-                       rows: tuple[int, int] | None = None) -> np.ndarray:
-    """(H, W) bool, True where the tile (its rows ``rows = (start, stop)`` only, if given) lies
-    outside the swath on this date."""
-    start, stop = rows or (0, tile.height)
-    line = partial_orbit_line(scenario, acq, tile)
-    if line is None:
-        return np.zeros((stop - start, tile.width), dtype=bool)
-    a, b = line
-    rows, cols = np.indices((stop - start, tile.width), dtype="float32")
-    rows += np.float32(start)
-    x = tile.x_min + (cols + 0.5) * GSD
-    return x < a + b * (rows + 0.5) * GSD
-
-
-def footprint(scenario: Scenario, acq: Acquisition, tile: Tile) -> shapely.Polygon:
-    """The scene's valid-data footprint in the scenario CRS (metres)."""
-    x0, y0, x1, y1 = tile.bounds()
-    box = shapely.box(x0, y0, x1, y1)
-    line = partial_orbit_line(scenario, acq, tile)
-    if line is None:
-        return box
-    a, b = line
-    height = y1 - y0
-    east = shapely.Polygon([(a, y1), (x1 + 1, y1), (x1 + 1, y0), (a + b * height, y0)])
-    return box.intersection(east)
+            aot[nodata[::2, ::2]] = np.nan
+            wvp[nodata[::2, ::2]] = np.nan
+        return Scene(refl, scl, aot, wvp)

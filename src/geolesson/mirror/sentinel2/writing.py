@@ -11,7 +11,7 @@ from PIL import Image
 from rasterio.crs import CRS
 from rasterio.windows import Window
 
-from geolesson.mirror.sentinel2.items import OFFSET, SCALE, SPECTRAL, asset_keys
+from geolesson.mirror.sentinel2.assets import ASSETS, ATMOSPHERE_SCALE, OFFSET, SCALE
 from geolesson.mirror.sentinel2.scenario import GSD, Tile
 from geolesson.mirror.sentinel2.simulation import BANDS, Scene
 
@@ -20,10 +20,13 @@ from geolesson.mirror.sentinel2.simulation import BANDS, Scene
 # single strip-like block, which rio-cogeo's validator (rightly) rejects.
 BLOCKSIZE = 512
 OVERVIEW_COUNT = 3
-LOSSLESS = dict(compress="DEFLATE", predictor=2, level=6)
-# The true-colour image is JPEG-compressed (YCbCr, quality 90): it is only ever looked at,
+# Level 3: GDAL's libdeflate at level 3 encodes the mirror's bands twice as fast as at level 6
+# for 1 % more bytes (a 4096 x 4096 block of the whole-tile B02: 3.1 s and 17.6 MB against
+# 6.0 s and 17.4 MB); encoding is most of the build's time.
+LOSSLESS = dict(compress="DEFLATE", predictor=2, level=3)
+# The true-colour image is JPEG-compressed (YCbCr, quality 85): it is only ever looked at,
 # ESA's own TCI is lossy JPEG 2000, and DEFLATE would make it the largest file of a crop.
-VISUAL = dict(compress="JPEG", quality=90)
+VISUAL = dict(compress="JPEG", quality=85)
 
 
 # GDAL's block cache defaults to 5 % of the machine's RAM (1.2 GB on 24 GB); staging and
@@ -83,6 +86,12 @@ def to_20m(band: np.ndarray) -> np.ndarray:
     return band.reshape(h // 2, 2, w // 2, 2).mean(axis=(1, 3))
 
 
+def to_atmosphere_dn(value: np.ndarray) -> np.ndarray:
+    """AOT (unitless) or water vapour (cm), NaN = nodata -> uint16 DN = value / 0.001, 0 = nodata."""
+    dn = np.rint(value / ATMOSPHERE_SCALE)
+    return np.where(np.isnan(value), 0, np.clip(dn, 1, 65535)).astype("uint16")
+
+
 def true_colour(reflectance: np.ndarray) -> np.ndarray:
     """(3, H, W) uint8 TCI: red, green, blue reflectance 0-0.2 stretched to 1-255, 0 = nodata (as Sen2Cor's TCI)."""
     rgb = reflectance[[BANDS.index("red"), BANDS.index("green"), BANDS.index("blue")]]
@@ -91,8 +100,9 @@ def true_colour(reflectance: np.ndarray) -> np.ndarray:
 
 
 class SceneWriter:
-    """The assets of one item (``items.asset_keys``), written from strips of its scene: B02-B12
-    COGs, SCL.tif (20 m), TCI.tif and thumbnail.jpg in ``folder``.
+    """The simulated assets of one item, written from strips of its scene into ``folder``: the
+    spectral bands (B02, B03, B04, B08 at 10 m; B8A, B11, B12 at 20 m), SCL.tif, AOT.tif and
+    WVP.tif (20 m), TCI.tif and thumbnail.jpg (the placeholders: :mod:`.placeholders`).
 
     Use as a context manager; call :meth:`write` with consecutive strips from row 0 (each an
     even number of rows, as :meth:`World.strips` gives them). The files appear when the block
@@ -101,19 +111,22 @@ class SceneWriter:
 
     def __init__(self, folder: Path, tile: Tile, epsg: int):
         self.folder, self.tile, self.next_row = folder, tile, 0
-        keys = asset_keys(tile)
         h, w = tile.height, tile.width
         self._cogs: dict[str, StagedCog] = {}
         self._bands: dict[str, tuple[int, int]] = {}
-        for key, (fname, _, _, _, _, gsd) in SPECTRAL.items():
-            if key in keys:
-                f = gsd // 10
-                self._bands[fname] = (BANDS.index(key), f)
-                self._cogs[fname] = StagedCog(folder / f"{fname}.tif", (1, h // f, w // f), "uint16", tile, gsd,
-                                              epsg, "average")
-        self._cogs["SCL"] = StagedCog(folder / "SCL.tif", (1, h // 2, w // 2), "uint8", tile, 2 * GSD, epsg, "nearest")
-        if "visual" in keys:
-            self._cogs["TCI"] = StagedCog(folder / "TCI.tif", (3, h, w), "uint8", tile, GSD, epsg, "average", VISUAL)
+        for key in BANDS:
+            asset = ASSETS[key]
+            f = asset.resolution // 10
+            self._bands[key] = (BANDS.index(key), f)
+            self._cogs[key] = StagedCog(folder / asset.file, (1, h // f, w // f), "uint16", tile, asset.resolution,
+                                        epsg, "average")
+        for key in ("aot", "wvp"):
+            self._cogs[key] = StagedCog(folder / ASSETS[key].file, (1, h // 2, w // 2), "uint16", tile, 2 * GSD,
+                                        epsg, "average")
+        self._cogs["scl"] = StagedCog(folder / ASSETS["scl"].file, (1, h // 2, w // 2), "uint8", tile, 2 * GSD,
+                                      epsg, "nearest")
+        self._cogs["visual"] = StagedCog(folder / ASSETS["visual"].file, (3, h, w), "uint8", tile, GSD, epsg,
+                                         "average", VISUAL)
         # the thumbnail from every step-th pixel, decimated before the per-pixel colour mapping (the
         # same pixels as decimating the TCI): a whole tile's full-size TCI would cost GBs of memory
         self._step = max(1, h // 256)
@@ -130,14 +143,15 @@ class SceneWriter:
             raise ValueError(f"strip at row={row} with {rows} rows: expected an even number of rows "
                              f"from row {self.next_row}")
         self.next_row += rows
-        for fname, (b, f) in self._bands.items():
+        for key, (b, f) in self._bands.items():
             band = scene.reflectance[b]
             if f == 2:
                 band = to_20m(band)
-            self._cogs[fname].write(row // f, to_dn(band)[None])
-        self._cogs["SCL"].write(row // 2, scene.scl[None, ::2, ::2])
-        if "TCI" in self._cogs:
-            self._cogs["TCI"].write(row, true_colour(scene.reflectance))
+            self._cogs[key].write(row // f, to_dn(band)[None])
+        self._cogs["scl"].write(row // 2, scene.scl[None, ::2, ::2])
+        self._cogs["aot"].write(row // 2, to_atmosphere_dn(scene.aot)[None])
+        self._cogs["wvp"].write(row // 2, to_atmosphere_dn(scene.wvp)[None])
+        self._cogs["visual"].write(row, true_colour(scene.reflectance))
         first = -row % self._step
         self._thumbnail.append(true_colour(scene.reflectance[:, first::self._step, ::self._step]))
 

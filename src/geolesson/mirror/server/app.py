@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import mimetypes
 import os
 import sys
 from contextlib import asynccontextmanager
@@ -36,6 +37,12 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 FILES_PREFIX = "/files"
+# The media types the items declare for the files' suffixes. Python's own table has no .jp2
+# and calls .xml text/xml; the system's (/etc/mime.types) differs between machines.
+for _type, _suffix in (("image/jp2", ".jp2"), ("application/xml", ".xml"), ("application/json", ".json"),
+                       ("image/tiff", ".tif"), ("image/jpeg", ".jpg")):
+    mimetypes.add_type(_type, _suffix)
+
 #: bytes per read of a file response. Starlette reads 64 KB at a time, each read a hop to a
 #: worker thread; a COG block of the mirror's Sentinel-1 data is ~550 KB, and GDAL asks
 #: for up to a few MB at once: 1 MB reads cut a grid epoch of benchmarks/batching.py's

@@ -199,12 +199,18 @@ class Cluster:
             owner = pwd.getpwnam(SUPERUSER)
             os.chown(pwfile, owner.pw_uid, owner.pw_gid)
         try:
+            # 1 MB WAL segments: with the 16 MB default a cluster keeps 33 MB of WAL, a fifth of
+            # Binder's data budget left after the COGs
             r = self._run("initdb", "-D", str(self.pgdata), "-U", SUPERUSER, "--auth=scram-sha-256",
-                          f"--pwfile={pwfile}", "--encoding=UTF8", "--locale=C", "--no-instructions", timeout=120)
+                          f"--pwfile={pwfile}", "--encoding=UTF8", "--locale=C", "--no-instructions",
+                          "--wal-segsize=1", timeout=120)
         finally:
             pwfile.unlink(missing_ok=True)
         if r.returncode:
             raise MirrorError(f"initdb failed:\n{r.stderr.strip()}")
+        with open(self.pgdata / "postgresql.conf", "a") as conf:
+            conf.write("\n# geolesson: the database is reloaded from files, keep little WAL\n"
+                       "min_wal_size = 2MB\nmax_wal_size = 4MB\n")
 
     def _postmaster_pid(self) -> int | None:
         try:

@@ -1,0 +1,59 @@
+"""Every mirror item carries Earth Search's 35 assets, declared as Earth Search declares them: the
+same titles, roles, media types, eo:bands, raster:bands and gsd as a real item's."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from geolesson.mirror.sentinel2 import geometry
+from geolesson.mirror.sentinel2.items import item_dict
+from geolesson.mirror.sentinel2.scenario import GSD, load_scenario
+from tests.fixtures import ROOT
+
+# A real Earth Search v1 item (pystac-client's test cassettes) in the reference data that CI
+# puts beside the checkout (../shared); GEOLESSON_REFERENCE_DATA names another copy.
+REFERENCE_ITEM = "stac/earth-search-v1_sentinel-2-l2a_item_S2A_13TDE_20231008_0_L2A.json"
+
+
+def _reference_item() -> dict:
+    root = Path(os.environ.get("GEOLESSON_REFERENCE_DATA", ROOT.parent / "shared" / "reference-data"))
+    path = root / REFERENCE_ITEM
+    if not path.is_file():
+        pytest.skip(f"the real Earth Search item to compare with is not at {path}: CI provides ../shared; "
+                    "set GEOLESSON_REFERENCE_DATA to a copy of the reference data")
+    return json.loads(path.read_text())
+
+
+@pytest.fixture(scope="module")
+def scenario():
+    return load_scenario()
+
+
+def _item(scenario, day: str, crop: int = 0) -> tuple:
+    (acq,) = [a for a in scenario.acquisitions if a.datetime.date() == dt.date.fromisoformat(day)]
+    tile = scenario.tile_for(acq, scenario.tiles[crop])
+    item = item_dict(scenario, acq, tile, geometry.footprint(scenario, acq, tile), [0, 0, 0, 0, 1] + [0] * 7,
+                     base_url="")
+    return acq, tile, item
+
+
+@pytest.mark.parametrize("day, crop", [("2023-07-13", 0), ("2023-08-27", 0), ("2023-09-11", 1)])
+def test_items_carry_earth_search_s_35_assets_as_earth_search_declares_them(scenario, day, crop):
+    real = _reference_item()["assets"]
+    _, tile, item = _item(scenario, day, crop)
+    assert list(item["assets"]) == list(real) and len(real) == 35
+    for key, want in real.items():
+        got = item["assets"][key]
+        for field in ("title", "roles", "type", "eo:bands", "raster:bands", "gsd"):
+            assert got.get(field) == want.get(field), (key, field)
+        assert got["href"].rsplit("/", 1)[1] == want["href"].rsplit("/", 1)[1]
+        if "proj:shape" in want:  # the same grid as the real tile's, at this item's extent
+            scale = want["proj:transform"][0] / GSD
+            assert got["proj:shape"] == [round(tile.height / scale), round(tile.width / scale)]
+            assert got["proj:transform"][0] == want["proj:transform"][0]
+    assert tile.is_full == (day == "2023-08-27")
