@@ -31,7 +31,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("chips", ("geolesson.chips",)),
     ("batches", ("geolesson.batching",)),
     ("predictions", ("geolesson.model", "geolesson.stitching", "geolesson.evaluation")),
-    ("pictures", ("geolesson.plot",)),
+    ("pictures and words", ("geolesson.plot", "geolesson.prose")),
     ("tools", ("geolesson.cli", "geolesson.check")),
 ]
 MIRROR = "geolesson.mirror"
