@@ -10,7 +10,8 @@ test.
 - :func:`s1_scene`: a Sentinel-1 RTC-like item (float32 linear gamma0 ``vv``/``vh``, nodata
   -32768, no scale, Planetary Computer's fields) and its arrays;
 - :func:`s1_scenes`: four of those in two UTM zones and their chip index (the batching tests');
-- :func:`metadata_item`: an item with only a reference grid (no file behind it).
+- :func:`metadata_item`: an item with only a reference grid (no file behind it);
+- :func:`assert_refused`: the check of a bad-input table's row (the error and its words).
 """
 
 from __future__ import annotations
@@ -196,3 +197,17 @@ def metadata_item(shape=(300, 430), item_id="S2A_TEST_20230801_0_L2A", transform
     return make_item(item_id, {"red": {"href": "red.tif", "proj:shape": list(shape),
                                        "proj:transform": list(transform)[:6]}},
                      datetime="2023-08-01T09:00:00Z", properties={"proj:epsg": METADATA_EPSG})
+
+
+def assert_refused(call, expected: type, words) -> BaseException:
+    """``call()`` raises ``expected`` (a subclass of it) whose message holds each of ``words``
+    (the parameter, the value, what is allowed): the check of every bad-input table's row.
+    Returns the exception."""
+    import pytest
+
+    with pytest.raises(expected) as caught:
+        call()
+    message = str(caught.value)
+    missing = [w for w in words if w not in message]
+    assert not missing, f"the message lacks {missing}: {message}"
+    return caught.value

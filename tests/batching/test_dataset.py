@@ -18,7 +18,7 @@ from rasterio.features import rasterize
 from torch.utils.data import DataLoader
 
 from geolesson import batching, chips
-from tests.fixtures import CHIP, S1_NODATA, ZONES, s1_chip_transform
+from tests.fixtures import CHIP, S1_NODATA, ZONES, assert_refused, s1_chip_transform
 
 
 def _labels():
@@ -202,7 +202,7 @@ def test_bad_input(scenes, tmp_path):
             batching.spatial_split(index, bad)
     with pytest.raises(ValueError, match="add up to 1"):
         batching.spatial_split(index, (0.5, 0.2, 0.2))
-    with pytest.raises(ValueError, match="gap must be a number of chips >= 0, not -1"):
+    with pytest.raises(ValueError, match="gap must be a finite number >= 0, not -1"):
         batching.spatial_split(index, gap=-1)
     with pytest.raises(ValueError, match="seed must be an integer >= 0"):
         batching.RandomChipSampler(10, seed=-1)
@@ -229,3 +229,53 @@ def test_init_opens_no_file_and_the_dataset_pickles(scenes):
     back = pickle.loads(pickle.dumps(ds))
     np.testing.assert_array_equal(back[5]["image"].numpy(), ds[5]["image"].numpy())
     assert ds[5]["image"].shape == (2, CHIP, CHIP)
+
+
+def _dataset(items, index, **kwargs):
+    return batching.ChipDataset(index, kwargs.pop("assets", ("vv",)), items=items, **kwargs)
+
+
+def _none_transform(sample):
+    return None
+
+
+# (id, call(items, index), expected, words the message must hold): one row per bad input
+BAD_INPUTS = [
+    ("assets-none", lambda it, ix: _dataset(it, ix, assets=None), TypeError, ["assets", "None"]),
+    ("assets-int", lambda it, ix: _dataset(it, ix, assets=(1, 2)), TypeError, ["assets", "1"]),
+    ("assets-empty", lambda it, ix: _dataset(it, ix, assets=()), ValueError, ["assets", "at least one"]),
+    ("assets-unknown", lambda it, ix: _dataset(it, ix, assets=("vv", "hh")), ValueError, ["assets", "'hh'"]),
+    ("assets-mapping-none", lambda it, ix: _dataset(it, ix, assets={"sentinel-1-rtc": None}),
+     TypeError, ["assets", "None"]),
+    ("index-none", lambda it, ix: _dataset(it, None), TypeError, ["index", "None"]),
+    ("index-str", lambda it, ix: _dataset(it, "season.parquet"), TypeError, ["index", "'season.parquet'"]),
+    ("index-no-window", lambda it, ix: _dataset(it, ix.drop(columns=["height"])), ValueError, ["index", "'height'"]),
+    ("negative-height", lambda it, ix: _dataset(it, ix.assign(height=-CHIP)), ValueError,
+     ["height", f"-{CHIP}", "chip", ">= 1"]),
+    ("zero-width", lambda it, ix: _dataset(it, ix.assign(width=0)), ValueError, ["width", "0", ">= 1"]),
+    ("negative-row-off", lambda it, ix: _dataset(it, ix.assign(row_off=-1)), ValueError, ["row_off", "-1", ">= 0"]),
+    ("float-col-off", lambda it, ix: _dataset(it, ix.assign(col_off=0.5)), ValueError, ["col_off", "0.5"]),
+    ("items-none", lambda it, ix: _dataset(None, ix), TypeError, ["items", "None"]),
+    ("items-missing", lambda it, ix: _dataset(it[:2], ix), KeyError, ["missing from items", "S1A_TOKYO_20230304"]),
+    ("transform-str", lambda it, ix: _dataset(it, ix, transform="normalize"), TypeError, ["transform", "'normalize'"]),
+    ("transform-returns-none", lambda it, ix: _dataset(it, ix, transform=_none_transform)[0],
+     TypeError, ["transform", "_none_transform", "None", "sample"]),
+    ("transform-returns-none-batch", lambda it, ix: _dataset(it, ix, transform=_none_transform).__getitems__([0, 1]),
+     TypeError, ["transform", "None"]),
+    ("labels-int", lambda it, ix: _dataset(it, ix, labels=5), ValueError, ["labels", "int"]),
+    ("index-float", lambda it, ix: _dataset(it, ix)[1.0], TypeError, ["int", "float"]),
+    ("index-out-of-range", lambda it, ix: _dataset(it, ix)[10**6], IndexError, ["1000000", "out of range"]),
+    ("collate-empty", lambda it, ix: batching.collate([]), ValueError, ["at least one sample"]),
+    ("collate-tensors", lambda it, ix: batching.collate([torch.zeros(1, 2, 2)]), TypeError,
+     ["samples", "dict", "Tensor"]),
+    ("collate-none", lambda it, ix: batching.collate(None), TypeError, ["samples", "None"]),
+    ("collate-shapes",
+     lambda it, ix: batching.collate([{"image": torch.zeros(1, 4, 4)}, {"image": torch.zeros(1, 2, 4)}]),
+     ValueError, ["'image'", "different shapes"]),
+]
+
+
+@pytest.mark.parametrize("call, expected, words", [pytest.param(*c[1:], id=c[0]) for c in BAD_INPUTS])
+def test_bad_input_is_refused_naming_the_parameter_and_value(scenes, call, expected, words):
+    items, _, index = scenes
+    assert_refused(lambda: call(items, index), expected, words)

@@ -8,6 +8,7 @@ import pytest
 from torch.utils.data import DataLoader, get_worker_info
 
 from geolesson import batching, chips
+from tests.fixtures import assert_refused
 
 
 def _ids(ds, workers, context, seed, epoch=0):
@@ -132,3 +133,41 @@ def test_block_row_sharding_gives_each_block_row_to_one_worker(scenes):
     blocks = [(index.item_id.iloc[p], index.row_off.iloc[p] // 256, index.col_off.iloc[p] // 256) for p in order]
     assert sum(a != b for a, b in zip(blocks, blocks[1:])) == len(set(blocks)) - 1
     assert list(batching.GridChipSampler(index, 256)) == order.tolist()
+
+
+# (id, call(index), expected, words the message must hold): one row per bad input
+BAD_INPUTS = [
+    ("random-none", lambda ix: batching.RandomChipSampler(None, seed=0), TypeError, ["data_source", "None"]),
+    ("random-negative-length", lambda ix: batching.RandomChipSampler(-5, seed=0), ValueError, ["data_source", "-5"]),
+    ("random-float-length", lambda ix: batching.RandomChipSampler(2.5, seed=0), TypeError, ["data_source", "2.5"]),
+    ("random-seed-negative", lambda ix: batching.RandomChipSampler(10, seed=-1), ValueError, ["seed", "-1"]),
+    ("random-seed-float", lambda ix: batching.RandomChipSampler(10, seed=0.5), ValueError, ["seed", "0.5"]),
+    ("random-num-samples-zero", lambda ix: batching.RandomChipSampler(10, seed=0, num_samples=0),
+     ValueError, ["num_samples", "0"]),
+    ("random-too-many", lambda ix: batching.RandomChipSampler(10, seed=0, num_samples=11),
+     ValueError, ["num_samples=11", "10 chips"]),
+    ("random-epoch-negative", lambda ix: batching.RandomChipSampler(10, seed=0).set_epoch(-1),
+     ValueError, ["epoch", "-1"]),
+    ("block-none", lambda ix: batching.RandomBlockBatchSampler(None, 16, seed=0), TypeError, ["index", "None"]),
+    ("block-int", lambda ix: batching.RandomBlockBatchSampler(100, 16, seed=0), TypeError, ["index", "int"]),
+    ("block-no-item-id", lambda ix: batching.RandomBlockBatchSampler(ix.drop(columns=["item_id"]), 16, seed=0),
+     ValueError, ["index", "'item_id'"]),
+    ("block-batch-zero", lambda ix: batching.RandomBlockBatchSampler(ix, 0, seed=0), ValueError, ["batch_size", "0"]),
+    ("block-size-zero", lambda ix: batching.RandomBlockBatchSampler(ix, 8, seed=0, block_size=0),
+     ValueError, ["block_size", "0"]),
+    ("grid-none", lambda ix: batching.GridChipSampler(None), TypeError, ["index", "None"]),
+    ("grid-no-row-off", lambda ix: batching.GridChipSampler(ix.drop(columns=["row_off"])),
+     ValueError, ["index", "'row_off'"]),
+    ("order-block-size-str", lambda ix: batching.block_order(ix, "512"), ValueError, ["block_size", "'512'"]),
+    ("rows-none", lambda ix: batching.BlockRowBatchSampler(None, 16, num_workers=2), TypeError, ["index", "None"]),
+    ("rows-workers-negative", lambda ix: batching.BlockRowBatchSampler(ix, 16, num_workers=-1),
+     ValueError, ["num_workers", "-1"]),
+    ("rows-batch-float", lambda ix: batching.BlockRowBatchSampler(ix, 16.0, num_workers=2),
+     ValueError, ["batch_size", "16.0"]),
+]
+
+
+@pytest.mark.parametrize("call, expected, words", [pytest.param(*c[1:], id=c[0]) for c in BAD_INPUTS])
+def test_bad_input_is_refused_naming_the_parameter_and_value(scenes, call, expected, words):
+    _, _, index = scenes
+    assert_refused(lambda: call(index), expected, words)

@@ -5,11 +5,12 @@ from __future__ import annotations
 import itertools
 
 import numpy as np
+import pandas as pd
 import pytest
 import shapely
 
 from geolesson import batching
-from tests.fixtures import CHIP, s1_chip_transform
+from tests.fixtures import CHIP, assert_refused, s1_chip_transform
 
 
 def _utm_footprints(frame):
@@ -66,3 +67,57 @@ def test_split_keeps_one_place_in_one_split_and_splits_by_region(scenes):
     random_train = index.drop(random_test.index)
     assert batching.leakage(random_train, random_test) > 0.9
     assert batching.leakage(splits["train"], splits["test"]) == 0
+
+
+def _region_utm(index):
+    """Osaka's scenes as a box in UTM metres (EPSG:32653), not the index's EPSG:4326."""
+    return shapely.box(540000, 3842320, 546400, 3850000)
+
+
+def _region_lonlat(index):
+    return shapely.box(*index.total_bounds)
+
+
+# (id, call(index), expected, words the message must hold): one row per bad input
+BAD_INPUTS = [
+    ("regions-in-utm", lambda ix: batching.spatial_split(ix, regions={"train": _region_utm(ix)}),
+     ValueError, ["regions['train']", "no chip", "540000", "EPSG:4326"]),
+    ("regions-far-away", lambda ix: batching.spatial_split(ix, regions={"train": shapely.box(0, 0, 1, 1)}),
+     ValueError, ["regions['train']", "no chip", "EPSG:4326"]),
+    ("regions-overlap", lambda ix: batching.spatial_split(
+        ix, regions={"train": _region_lonlat(ix), "test": _region_lonlat(ix)}),
+     ValueError, ["regions['train']", "regions['test']", "overlap"]),
+    ("regions-list", lambda ix: batching.spatial_split(ix, regions=[_region_lonlat(ix)]),
+     TypeError, ["regions", "mapping", "list"]),
+    ("regions-int-mask", lambda ix: batching.spatial_split(ix, regions={"train": np.ones(len(ix), int)}),
+     ValueError, ["regions['train']", "bool", "int64"]),
+    ("regions-none-value", lambda ix: batching.spatial_split(ix, regions={"train": None}),
+     TypeError, ["regions['train']", "None", "geometry"]),
+    ("regions-empty-mask", lambda ix: batching.spatial_split(ix, regions={"test": np.zeros(len(ix), bool)}),
+     ValueError, ["regions['test']", "no chip"]),
+    ("fractions-none", lambda ix: batching.spatial_split(ix, None), ValueError, ["fractions", "None"]),
+    ("fractions-number", lambda ix: batching.spatial_split(ix, 0.7), ValueError, ["fractions", "0.7"]),
+    ("fractions-nan", lambda ix: batching.spatial_split(ix, (float("nan"), 0.5, 0.5)), ValueError, ["train", "nan"]),
+    ("fractions-unknown-key", lambda ix: batching.spatial_split(ix, {"train": 0.5, "dev": 0.5}),
+     ValueError, ["fractions", "'dev'"]),
+    ("gap-nan", lambda ix: batching.spatial_split(ix, gap=float("nan")), ValueError, ["gap", "nan"]),
+    ("gap-str", lambda ix: batching.spatial_split(ix, gap="1"), ValueError, ["gap", "'1'"]),
+    ("block-float", lambda ix: batching.spatial_split(ix, block=2.5), ValueError, ["block", "2.5"]),
+    ("seed-negative", lambda ix: batching.spatial_split(ix, seed=-1), ValueError, ["seed", "-1"]),
+    ("index-none", lambda ix: batching.spatial_split(None), TypeError, ["index", "None"]),
+    ("index-no-width", lambda ix: batching.spatial_split(ix.drop(columns=["width"])),
+     ValueError, ["index", "'width'"]),
+    ("index-plain-frame", lambda ix: batching.spatial_split(pd.DataFrame(ix.drop(columns="geometry"))),
+     ValueError, ["index", "geometry"]),
+    ("leakage-gap-nan", lambda ix: batching.leakage(ix, ix, gap=float("nan")), ValueError, ["gap", "nan"]),
+    ("leakage-gap-bool", lambda ix: batching.leakage(ix, ix, gap=True), ValueError, ["gap", "True"]),
+    ("leakage-train-none", lambda ix: batching.leakage(None, ix), TypeError, ["train", "None"]),
+    ("leakage-other-no-crs", lambda ix: batching.leakage(ix, ix.drop(columns=["crs"])),
+     ValueError, ["other", "'crs'"]),
+]
+
+
+@pytest.mark.parametrize("call, expected, words", [pytest.param(*c[1:], id=c[0]) for c in BAD_INPUTS])
+def test_bad_input_is_refused_naming_the_parameter_and_value(scenes, call, expected, words):
+    _, _, index = scenes
+    assert_refused(lambda: call(index), expected, words)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import torch
@@ -38,11 +38,18 @@ def collate(samples: Sequence[dict]) -> dict:
         A dict with the same keys.
 
     Raises:
+        TypeError: ``samples`` is not a sequence of sample dicts.
         ValueError: ``samples`` is empty, the samples have different keys, or their
             images (masks) have different shapes; the message gives the shapes.
     """
+    if not isinstance(samples, Sequence) or isinstance(samples, (str, bytes)):
+        raise TypeError(f"samples must be a list of sample dicts (what a ChipDataset gives), not {samples!r}"[:200])
     if not samples:
         raise ValueError("collate needs at least one sample")
+    odd = next((s for s in samples if not isinstance(s, Mapping)), None)
+    if odd is not None:
+        raise TypeError(f"samples must be sample dicts (what a ChipDataset gives); one is a "
+                        f"{type(odd).__name__}")
     keys = list(samples[0])
     for s in samples[1:]:
         if list(s) != keys:

@@ -12,12 +12,15 @@ import torch
 from torch.utils.data import Dataset
 
 from geolesson import chips
+from geolesson._checks import check_callable, check_columns
 from geolesson.chips.rows import asset_keys
 from geolesson.grid import ItemGrid
 from geolesson.items import ItemsLike, items_by_id
 
 #: Index columns a ChipDataset reads (the window and the georeferencing of each chip).
 _COLUMNS = ("chip_id", "item_id", "collection", "datetime", "row_off", "col_off", "height", "width")
+#: The ones every index must have.
+_WINDOW_COLUMNS = ("chip_id", "item_id", "row_off", "col_off", "height", "width")
 
 
 @dataclass(frozen=True)
@@ -100,21 +103,23 @@ class ChipDataset(Dataset):
       transform in that CRS, metres), ``"datetime"`` (str, ISO 8601 UTC).
 
     Raises:
-        ValueError: ``assets`` empty, or it names an asset an item lacks (an unknown
-            asset); a collection missing from an ``assets`` mapping, or mappings of
-            different lengths; ``labels`` of an unknown kind or without its class column;
-            a label asset whose grid is not a whole multiple of the chip grid, or chip
-            windows that are not multiples of it.
+        TypeError: ``index`` is not a DataFrame; ``assets`` is not asset keys; ``items`` is
+            not items; ``transform`` is not callable; (on reading) the transform returned
+            something other than a sample dict.
+        ValueError: ``index`` lacks a window column, or a window has a height or width < 1,
+            a negative or fractional offset; ``assets`` empty, or it names an asset an item
+            lacks (an unknown asset); a collection missing from an ``assets`` mapping, or
+            mappings of different lengths; ``labels`` of an unknown kind or without its class
+            column; a label asset whose grid is not a whole multiple of the chip grid, or
+            chip windows that are not multiples of it.
         KeyError: an index row's item is missing from ``items`` (names the item ids).
     """
 
     def __init__(self, index: Any, assets: Sequence[str] | Mapping[str, Sequence[str]], *,
                  items: ItemsLike, labels: Any = None, transform: Callable | None = None):
-        missing = [c for c in ("chip_id", "item_id", "row_off", "col_off", "height", "width")
-                   if c not in getattr(index, "columns", ())]
-        if missing:
-            raise ValueError(f"index must be a chip index (a DataFrame with chip windows); it lacks "
-                             f"the columns {missing}")
+        check_columns("index", index, _WINDOW_COLUMNS, "a chip index (a DataFrame with chip windows)")
+        if transform is not None:
+            check_callable("transform", transform, "sample -> sample, e.g. batching.Normalize(stats)")
         self._items = items_by_id(items)
         self._rows = _rows(index)
         absent = sorted({r["item_id"] for r in self._rows} - set(self._items))
@@ -151,8 +156,17 @@ class ChipDataset(Dataset):
     def __getitem__(self, i: int) -> dict:
         sample = self.read(i)
         if self.transform is not None:
-            sample = self.transform(sample)
+            sample = self._transformed(sample)
         return sample
+
+    def _transformed(self, sample: dict) -> dict:
+        out = self.transform(sample)
+        if not isinstance(out, Mapping) or "image" not in out:
+            name = getattr(self.transform, "__name__", None) or type(self.transform).__name__
+            raise TypeError(f"transform {name} returned {type(out).__name__ if out is not None else 'None'} "
+                            f"for chip {sample['chip_id']!r}; a transform must return the sample: a dict "
+                            "with an 'image' (return the sample you changed)")
+        return out
 
     def __getitems__(self, indices: Sequence[int]) -> list[dict]:
         """Samples ``indices`` (what a ``DataLoader`` asks for, one batch at a time), with
@@ -169,7 +183,7 @@ class ChipDataset(Dataset):
             images = _float32_buffer((len(rows), c, height, width))
             samples = [self._sample(r, image) for r, image in zip(rows, images)]
         if self.transform is not None:
-            samples = [self.transform(s) for s in samples]
+            samples = [self._transformed(s) for s in samples]
         return samples
 
     def read(self, i: int) -> dict:
@@ -254,8 +268,13 @@ def _rows(index: Any) -> list[dict]:
     frame = pd.DataFrame(index[columns]).reset_index(drop=True)
     rows = frame.to_dict("records")
     for r in rows:
-        for key in ("row_off", "col_off", "height", "width"):
-            r[key] = int(r[key])
+        for key, low in (("row_off", 0), ("col_off", 0), ("height", 1), ("width", 1)):
+            value = r[key]
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer, float, np.floating)) \
+                    or value != value or int(value) != value or value < low:
+                raise ValueError(f"index: chip {r['chip_id']!r} has {key}={value!r}; a chip window's "
+                                 f"{key} must be a whole number of pixels >= {low}")
+            r[key] = int(value)
         r["chip_id"], r["item_id"] = str(r["chip_id"]), str(r["item_id"])
         r["collection"] = str(r.get("collection") or "")
         ts = r.get("datetime")

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 from torch.utils.data import Sampler
 
-from geolesson._checks import check_int
+from geolesson._checks import check_columns, check_int
 
 #: The COG block (tile) side assumed when none is given, 512 px as in Planetary
 #: Computer's Sentinel-1 RTC and this book's mirror. A STAC item does not say it; read it
@@ -19,13 +19,22 @@ from geolesson._checks import check_int
 DEFAULT_BLOCK_SIZE = 512
 
 
-def _index_frame(index: Any):
-    if isinstance(index, (int, np.integer)):
-        return None
-    if hasattr(index, "rows") and callable(index.rows):  # a ChipDataset
-        import pandas as pd
+#: Index columns the block samplers read.
+_COLUMNS = ("item_id", "row_off", "col_off")
 
-        return pd.DataFrame(index.rows())
+
+def _index_frame(index: Any):
+    """The index as a DataFrame with the columns the block samplers read (a ChipDataset's rows).
+
+    Raises:
+        TypeError: ``index`` is neither a chip index nor a ChipDataset.
+        ValueError: it lacks ``item_id``, ``row_off`` or ``col_off``.
+    """
+    import pandas as pd
+
+    if hasattr(index, "rows") and callable(index.rows):  # a ChipDataset
+        index = pd.DataFrame(index.rows())
+    check_columns("index", index, _COLUMNS, "a chip index or the ChipDataset built on it")
     return index
 
 
@@ -45,13 +54,20 @@ class RandomChipSampler(Sampler[int]):
         replacement: draw with replacement (``rng.integers``) instead of a permutation.
 
     Raises:
-        ValueError: ``seed`` negative or not an int; ``num_samples`` < 1 or (without
-            replacement) more than the chips.
+        TypeError: ``data_source`` has no length and is not an int.
+        ValueError: ``data_source`` a negative number; ``seed`` negative or not an int;
+            ``num_samples`` < 1 or (without replacement) more than the chips.
     """
 
     def __init__(self, data_source: Any, *, seed: int, num_samples: int | None = None,
                  replacement: bool = False):
-        self.n = int(data_source) if isinstance(data_source, (int, np.integer)) else len(data_source)
+        if isinstance(data_source, (int, np.integer)) and not isinstance(data_source, bool):
+            self.n = check_int("data_source (the number of chips)", data_source, 0)
+        elif hasattr(data_source, "__len__"):
+            self.n = len(data_source)
+        else:
+            raise TypeError(f"data_source must be the dataset (anything with len()) or the number of "
+                            f"chips, not {data_source!r}")
         self.seed = check_int("seed", seed, 0)
         self.replacement = bool(replacement)
         self.num_samples = self.n if num_samples is None else check_int("num_samples", num_samples, 1)
@@ -125,7 +141,9 @@ class RandomBlockBatchSampler(Sampler[list[int]]):
         drop_last: drop the last batch if it is incomplete.
 
     Raises:
-        ValueError: ``batch_size`` < 1, ``seed`` negative, ``block_size`` < 1 (or not ints).
+        TypeError: ``index`` is neither a chip index nor a ChipDataset.
+        ValueError: ``batch_size`` < 1, ``seed`` negative, ``block_size`` < 1 (or not ints);
+            the index lacks ``item_id``, ``row_off`` or ``col_off``.
     """
 
     def __init__(self, index: Any, batch_size: int, *, seed: int,
@@ -186,6 +204,9 @@ def block_order(index: Any, block_size: int = DEFAULT_BLOCK_SIZE) -> np.ndarray:
 
     Returns:
         int64 positions ``0..len(index)-1``.
+
+    Raises:
+        TypeError, ValueError: as :class:`RandomBlockBatchSampler` for ``index`` and ``block_size``.
     """
     frame = _index_frame(index)
     block_size = check_int("block_size", block_size, 1)
@@ -202,6 +223,9 @@ class GridChipSampler(Sampler[int]):
     Args:
         index: a chip index or the :class:`ChipDataset` built on it (same row order).
         block_size: COG block side in pixels (:data:`~geolesson.batching.samplers.DEFAULT_BLOCK_SIZE`).
+
+    Raises:
+        TypeError, ValueError: as :func:`block_order`.
     """
 
     def __init__(self, index: Any, block_size: int = DEFAULT_BLOCK_SIZE):
@@ -241,6 +265,9 @@ class BlockRowBatchSampler(Sampler[list[int]]):
         num_workers: the DataLoader's ``num_workers`` (0 or more).
         block_size: COG block side in pixels (:data:`~geolesson.batching.samplers.DEFAULT_BLOCK_SIZE`).
         drop_last: drop each worker's last incomplete batch.
+
+    Raises:
+        TypeError, ValueError: as :class:`RandomBlockBatchSampler`; ``num_workers`` < 0.
     """
 
     def __init__(self, index: Any, batch_size: int, *, num_workers: int,

@@ -11,16 +11,33 @@ ground to one split, and leaves a gap between splits.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import numpy as np
+
+from geolesson._checks import check_columns, check_int, check_number
 
 #: The split names, in order.
 SPLITS: tuple[str, ...] = ("train", "val", "test")
 #: Distances are compared to the gap with this tolerance in metres: footprints are stored in
 #: EPSG:4326 and reprojected, which moves corners by far less than a millimetre.
 _TOLERANCE_M = 1e-3
+
+
+#: Columns a chip index needs to be split (besides its footprints)
+_COLUMNS = ("crs", "width", "height")
+
+
+def _check_index(name: str, index: Any) -> None:
+    import geopandas as gpd
+
+    check_columns(name, index, _COLUMNS)
+    if not isinstance(index, gpd.GeoDataFrame) or index.crs is None:
+        raise ValueError(f"{name} must be a chip index with footprints (a GeoDataFrame with a geometry "
+                         f"column and a CRS, as chip_index and read_index give), not a "
+                         f"{type(index).__name__}" + ("" if isinstance(index, gpd.GeoDataFrame) else
+                                                      " without geometry"))
 
 
 def _check_fractions(fractions: Any) -> dict[str, float]:
@@ -30,6 +47,9 @@ def _check_fractions(fractions: Any) -> dict[str, float]:
         if extra:
             raise ValueError(f"fractions: unknown split(s) {extra}; the splits are {list(SPLITS)}")
     else:
+        if isinstance(fractions, (str, bytes)) or not isinstance(fractions, Iterable):
+            raise ValueError(f"fractions must be three numbers (train, val, test) or a mapping of "
+                             f"them, not {fractions!r}")
         fractions = tuple(fractions)
         if len(fractions) != 3:
             raise ValueError(f"fractions must be three numbers (train, val, test), not {fractions!r}")
@@ -92,8 +112,10 @@ def spatial_split(index: Any, fractions: Any = (0.7, 0.15, 0.15), *, gap: float 
        ``numpy.random.default_rng(seed)`` and dealt to train, then val, then test, until
        each has its ``fractions`` of the chips.
        **Regions** (``regions={"train": osaka, "test": tokyo}``): each chip goes to the split
-       whose region holds its footprint's centre: a region is a shapely geometry in
-       EPSG:4326 or a boolean mask over the index rows; chips in no region are excluded.
+       whose region holds its footprint's centre: a region is a shapely geometry in the
+       index's CRS (EPSG:4326, longitude/latitude, for a chip index) or a boolean mask over
+       the index rows; chips in no region are excluded. Regions must not overlap, and each
+       must hold at least one chip.
     2. **Gap**: no chip of one split lies closer than ``gap`` chips to a chip of another
        (footprint to footprint, in metres of the chip's own CRS, to 1 mm). Chips that would
        are moved to ``"excluded"``: those of val next to test first, then those of train next
@@ -114,23 +136,23 @@ def spatial_split(index: Any, fractions: Any = (0.7, 0.15, 0.15), *, gap: float 
         order, labels kept). Every chip is in exactly one of them.
 
     Raises:
+        TypeError: ``index`` is not a DataFrame; ``regions`` is not a mapping, or a region is
+            neither a geometry nor a mask.
         ValueError: a fraction outside (0, 1), fractions not adding up to 1, ``gap < 0``,
             ``block < 1``, a negative or non-int ``seed``, an unknown split name in
-            ``regions``, a mask of the wrong length, or an index without footprints or
-            ``crs``.
+            ``regions``, a mask that is not boolean or of the wrong length, a region that
+            holds no chip (e.g. one drawn in another CRS than the index's), regions that
+            overlap, or an index without footprints, ``crs``, ``width`` or ``height``.
     """
-    import geopandas as gpd
     import shapely
 
-    if isinstance(gap, bool) or not isinstance(gap, (int, float, np.integer, np.floating)) \
-            or not math.isfinite(gap) or gap < 0:
-        raise ValueError(f"gap must be a number of chips >= 0, not {gap!r}")
-    if isinstance(block, bool) or not isinstance(block, (int, np.integer)) or block < 1:
-        raise ValueError(f"block must be a whole number of chips >= 1, not {block!r}")
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed must be an integer >= 0, not {seed!r}")
-    if not isinstance(index, gpd.GeoDataFrame) or "crs" not in index.columns:
-        raise ValueError("index must be a chip index: a GeoDataFrame with footprints and a 'crs' column")
+    gap = check_number("gap", gap, minimum=0)
+    check_int("block", block, 1)
+    check_int("seed", seed, 0)
+    _check_index("index", index)
+    if regions is not None and not isinstance(regions, Mapping):
+        raise TypeError(f"regions must be None or a mapping of split names to regions (e.g. "
+                        f"{{'train': polygon, 'test': polygon}}), not a {type(regions).__name__}")
     frame = index.reset_index(drop=True)
     n = len(frame)
     projected = _projected(frame)
@@ -173,22 +195,57 @@ def spatial_split(index: Any, fractions: Any = (0.7, 0.15, 0.15), *, gap: float 
 
 
 def _by_region(frame, regions: Mapping[str, Any], assigned: np.ndarray) -> np.ndarray:
+    """Each chip's split by the region holding its centre; every region must hold a chip and
+    no chip may lie in two regions (both would be silent mistakes: an empty split, or a
+    chip that trains and tests)."""
     import shapely
 
     unknown = sorted(set(regions) - set(SPLITS))
     if unknown:
         raise ValueError(f"regions: unknown split(s) {unknown}; the splits are {list(SPLITS)}")
     centres = shapely.centroid(frame.geometry.values)
+    owner: dict[str, np.ndarray] = {}
     for name, region in regions.items():
         if isinstance(region, shapely.Geometry):
             inside = shapely.contains(region, centres)
-        else:
-            inside = np.asarray(region, dtype=bool)
+        elif isinstance(region, (np.ndarray, list, tuple)) or hasattr(region, "dtype"):
+            inside = np.asarray(region)
+            if inside.dtype != bool:
+                raise ValueError(f"regions[{name!r}]: a mask must be boolean (one True/False per "
+                                 f"index row), not dtype {inside.dtype}")
             if inside.shape != (len(frame),):
                 raise ValueError(f"regions[{name!r}]: a mask needs one value per index row "
                                  f"({len(frame)}), not shape {inside.shape}")
-        assigned = np.where(inside & (assigned == "excluded"), name, assigned)
+        else:
+            raise TypeError(f"regions[{name!r}] must be a shapely geometry (in the index's CRS) or a "
+                            f"boolean mask over the index rows, not {region!r}")
+        if not inside.any():
+            raise ValueError(_empty_region(name, region, frame))
+        for other, theirs in owner.items():
+            both = int((inside & theirs).sum())
+            if both:
+                raise ValueError(f"regions[{other!r}] and regions[{name!r}] overlap: {both} chip centres "
+                                 "lie in both; a chip belongs to one split, so the regions must not overlap")
+        owner[name] = inside
+        assigned = np.where(inside, name, assigned)
     return assigned
+
+
+def _empty_region(name: str, region: Any, frame) -> str:
+    import shapely
+
+    epsg = frame.crs.to_epsg() if frame.crs is not None else None
+    crs = f"EPSG:{epsg}" if epsg else str(frame.crs)
+    if not isinstance(region, shapely.Geometry):
+        return (f"regions[{name!r}] holds no chip: its mask is False for every row, so the {name} "
+                f"split would be empty")
+    bounds = ", ".join(f"{v:.6g}" for v in region.bounds)
+    chips = ", ".join(f"{v:.6g}" for v in frame.total_bounds)
+    hint = ""
+    if frame.crs is not None and frame.crs.is_geographic and max(map(abs, region.bounds)) > 360:
+        hint = " (its coordinates look like metres: reproject it to longitude/latitude first)"
+    return (f"regions[{name!r}] holds no chip centre: the region's bounds ({bounds}) do not reach the "
+            f"chips' ({chips}). A region must be a geometry in the index's CRS, {crs}{hint}")
 
 
 def leakage(train: Any, other: Any, *, gap: float = 1) -> float:
@@ -197,12 +254,15 @@ def leakage(train: Any, other: Any, *, gap: float = 1) -> float:
     test chips sit beside (or on, on another date) training chips.
 
     Raises:
-        ValueError: ``gap < 0``.
+        TypeError: ``train`` or ``other`` is not a DataFrame.
+        ValueError: ``gap < 0`` (or not a finite number); ``train`` or ``other`` without
+            footprints, ``crs``, ``width`` or ``height``.
     """
     import pandas as pd
 
-    if not isinstance(gap, (int, float, np.integer, np.floating)) or gap < 0:
-        raise ValueError(f"gap must be a number of chips >= 0, not {gap!r}")
+    gap = check_number("gap", gap, minimum=0)
+    _check_index("train", train)
+    _check_index("other", other)
     if len(other) == 0 or gap == 0:
         return 0.0
     both = pd.concat([train, other], ignore_index=True)

@@ -6,6 +6,7 @@ A row of a chip index reaches the readers as a ``pandas.Series`` (``idx.iloc[0]`
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from geolesson.grid import GridWindow
@@ -54,9 +55,17 @@ def asset_keys(assets: Any) -> tuple[str, ...]:
     """Asset keys as a tuple, in channel order: one key (a str) or an iterable of keys.
 
     Raises:
+        TypeError: ``assets`` is neither a str nor an iterable of str (e.g. None).
         ValueError: no key at all.
     """
-    assets = (assets,) if isinstance(assets, str) else tuple(assets)
+    if isinstance(assets, str):
+        return (assets,)
+    if not isinstance(assets, Iterable) or isinstance(assets, (bytes, Mapping)):
+        raise TypeError(f"assets must be an asset key or a sequence of them, e.g. ('red', 'nir'), not {assets!r}")
+    assets = tuple(assets)
     if not assets:
         raise ValueError("assets must name at least one asset, e.g. ('red', 'green', 'blue', 'nir')")
+    odd = [a for a in assets if not isinstance(a, str)]
+    if odd:
+        raise TypeError(f"assets must be asset keys (str), e.g. ('red', 'nir'); {odd[0]!r} in {assets!r} is not")
     return assets
