@@ -116,3 +116,15 @@ def test_masked_loss_ignores_invalid_pixels_and_bad_input_raises(tmp_path):
     torch.save({"weights": 1}, tmp_path / "other.pt")
     with pytest.raises(ValueError, match=r"not a geolesson checkpoint of format 1"):
         glmodel.load_checkpoint(tmp_path / "other.pt", TinyNet)
+
+
+def test_prediction_read_by_worker_processes_arrives_in_order_and_equal(deterministic):
+    net, _ = train(seed=2, epochs=1)
+    data = Rows(samples(10, seed=5))
+    here = list(glmodel.predict(net, data, batch_size=3))
+    workers = list(glmodel.predict(net, data, batch_size=3, num_workers=2))
+    assert [r["chip_id"] for r, _ in workers] == [s["chip_id"] for s in data]
+    for (_, p), (_, q) in zip(here, workers):
+        np.testing.assert_array_equal(p, q)
+    with pytest.raises(ValueError, match=r"num_workers must be an integer >= 0, not -1"):
+        next(glmodel.predict(net, data, num_workers=-1))

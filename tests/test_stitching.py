@@ -143,3 +143,60 @@ def test_rows_no_chip_covers_are_streamed_in_strips_not_held():
     assert sum(n for _, n, _ in strips) == 3000 and [r for r, _, _ in strips][0] == 0
     assert st.buffer_rows <= 256 and st.uncovered == (3000 - 64) * 64
     assert sum(nan for _, _, nan in strips) == st.uncovered
+
+
+def test_uint8_and_mask_outputs_store_what_they_promise(tmp_path):
+    import rioxarray
+
+    shape = (200, 260)
+    item = metadata_item(shape)
+    grid = stitching.overlap_grid(item, chip_size=64, overlap=16)
+    truth = scene(shape)
+    truth[0, :32, :32], truth[0, 64:80, :] = 0.0, 1.0  # the ends of the range are stored too
+    scaled = stitching.write_cog(identity(grid, truth), item, tmp_path / "p.tif", blocksize=64,
+                                 output="uint8")
+    back = rioxarray.open_rasterio(scaled["path"], mask_and_scale=True).values
+    assert np.abs(back - truth).max() <= stitching.UINT8_SCALE / 2 + 1e-7
+    with rasterio.open(scaled["path"]) as src:
+        assert src.dtypes == ("uint8",) and src.nodata == stitching.UINT8_NODATA
+        assert src.scales == (pytest.approx(1 / 254),) and src.offsets == (0.0,)
+        assert cog_validate(str(scaled["path"]))[0] and src.overviews(1)
+    classes = stitching.write_cog(identity(grid, truth), item, tmp_path / "m.tif", blocksize=64,
+                                  output="mask", threshold=0.25)
+    with rasterio.open(classes["path"]) as src:
+        np.testing.assert_array_equal(src.read(1), (truth[0] >= 0.25).astype(np.uint8))
+    # two channels: the class is the channel with the highest value; uncovered pixels nodata
+    two = scene(shape, channels=2, seed=3)
+    out = stitching.write_cog(identity(grid[grid.row_off == 0], two), item, tmp_path / "c.tif",
+                              channels=2, blocksize=64, output="mask")
+    with rasterio.open(out["path"]) as src:
+        stored = src.read(1)
+    np.testing.assert_array_equal(stored[:64], two[:, :64].argmax(axis=0))
+    assert (stored[64:] == stitching.UINT8_NODATA).all() and out["uncovered"] == 136 * 260
+
+
+def test_write_cog_refuses_what_it_cannot_store_and_leaves_no_temporary_files(tmp_path):
+    item = metadata_item((128, 128))
+    grid = stitching.overlap_grid(item, chip_size=64, overlap=16)
+    logits = scene((128, 128)) * 8 - 4  # not probabilities
+    with pytest.raises(ValueError, match=r"output='uint8' stores probabilities in \[0, 1\]; these "
+                                         r"values range from -\d"):
+        stitching.write_cog(identity(grid, logits), item, tmp_path / "p.tif", output="uint8")
+    with pytest.raises(ValueError, match=r"output must be one of \['float32', 'uint8', 'mask'\], "
+                                         r"not 'int16'"):
+        stitching.write_cog(identity(grid, logits), item, tmp_path / "p.tif", output="int16")
+    with pytest.raises(ValueError, match=r"hits_path: .*p.tif is the prediction's path too"):
+        stitching.write_cog(identity(grid, logits), item, tmp_path / "p.tif",
+                            hits_path=tmp_path / "." / "p.tif")
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_write_cog_says_where_its_time_went(tmp_path):
+    item = metadata_item((128, 192))
+    grid = stitching.overlap_grid(item, chip_size=64, overlap=16)
+    out = stitching.write_cog(identity(grid, scene((128, 192))), item, tmp_path / "p.tif")
+    seconds = out["seconds"]
+    assert set(seconds) == {"wait", "stitch", "write", "write_wait", "cog", "total"}
+    assert all(v >= 0 for v in seconds.values())
+    parts = seconds["wait"] + seconds["stitch"] + seconds["write_wait"] + seconds["cog"]
+    assert parts <= seconds["total"]

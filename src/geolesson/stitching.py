@@ -32,9 +32,13 @@ Data flow: imports :mod:`geolesson.grid` and :mod:`geolesson.chips` (chip rows) 
 
 from __future__ import annotations
 
+import functools
 import os
 import tempfile
+import time
+from collections import deque
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -73,6 +77,14 @@ def blend_weights(height: int, width: int, ramp: int) -> np.ndarray:
         return np.minimum(1.0, (d + 1) / (ramp + 1))
 
     return np.outer(axis(height), axis(width))
+
+
+@functools.lru_cache(maxsize=64)
+def _cached_weights(height: int, width: int, ramp: int) -> np.ndarray:
+    """:func:`blend_weights`, computed once per chip shape (a grid has one or a few)."""
+    weights = blend_weights(height, width, ramp)
+    weights.flags.writeable = False
+    return weights
 
 
 class Stitcher:
@@ -138,6 +150,8 @@ class Stitcher:
         self._sink = sink
         self._top = 0          # first row not yet handed on
         self._last_row_off = 0
+        # the buffer: rows [top, top + used) of the item, in arrays of `capacity` rows
+        self._used = 0
         self._sum = np.zeros((self.channels, 0, self.width))
         self._weight = np.zeros((0, self.width))
         self._hits = np.zeros((0, self.width), dtype=np.uint16)
@@ -202,7 +216,7 @@ class Stitcher:
                                  f"{row_get(row, 'chip_id')!r} has none; pass "
                                  "ramp= (pixels, e.g. the grid's overlap) or blend='uniform'")
             ramp = int(ramp)
-        weights = blend_weights(h, w, ramp if self.blend == "linear" else 0)
+        weights = _cached_weights(h, w, ramp if self.blend == "linear" else 0)
         p = p[:, top:h - bottom, left:w - right]
         weights = weights[top:h - bottom, left:w - right]
         y0, y1 = r0 + top - self._top, r0 + h - bottom - self._top
@@ -214,33 +228,51 @@ class Stitcher:
         self.chips += 1
 
     def _grow(self, rows: int) -> None:
-        extra = rows - self._weight.shape[0]
-        if extra > 0:
-            self._sum = np.concatenate([self._sum, np.zeros((self.channels, extra, self.width))], axis=1)
-            self._weight = np.concatenate([self._weight, np.zeros((extra, self.width))])
-            self._hits = np.concatenate([self._hits, np.zeros((extra, self.width), dtype=np.uint16)])
-            self.buffer_rows = max(self.buffer_rows, self._weight.shape[0])
+        """Hold at least ``rows`` rows; the arrays are reallocated only when they are full."""
+        if rows <= self._used:
+            return
+        if rows > self._weight.shape[0]:
+            capacity = max(rows, 2 * self._weight.shape[0])
+            used = self._used
+            grown_sum = np.zeros((self.channels, capacity, self.width))
+            grown_weight = np.zeros((capacity, self.width))
+            grown_hits = np.zeros((capacity, self.width), dtype=np.uint16)
+            grown_sum[:, :used], grown_weight[:used] = self._sum[:, :used], self._weight[:used]
+            grown_hits[:used] = self._hits[:used]
+            self._sum, self._weight, self._hits = grown_sum, grown_weight, grown_hits
+        self._used = rows
+        self.buffer_rows = max(self.buffer_rows, rows)
 
     def _flush(self, until: int) -> None:
         """Hand on the rows [top, until): no later chip (row order) reaches them; in strips
         no taller than the buffer (or 256 rows), so rows no chip covered cost no memory."""
         until = min(until, self.height)
         while self._top < until:
-            self._flush_strip(min(until - self._top, max(self._weight.shape[0], 256)))
+            self._flush_strip(min(until - self._top, max(self._used, 256)))
 
     def _flush_strip(self, n: int) -> None:
         self._grow(n)
-        weight, hits = self._weight[:n], self._hits[:n]
-        with np.errstate(invalid="ignore", divide="ignore"):
-            values = (self._sum[:, :n] / weight).astype(np.float32)
-        values[:, weight == 0] = np.nan
-        self.uncovered += int((weight == 0).sum())
+        weight = self._weight[:n]
+        covered = weight > 0
+        values = np.full((self.channels, n, self.width), np.nan, dtype=np.float32)
+        # float64 quotient rounded to float32 once, as (sum / weight).astype(float32) would
+        np.divide(self._sum[:, :n], weight, out=values, where=covered)
+        self.uncovered += n * self.width - int(np.count_nonzero(covered))
+        hits = self._hits[:n].copy()
         if self._sink is not None:
-            self._sink(self._top, values, hits.copy())
+            self._sink(self._top, values, hits)
         else:
             self._full[:, self._top:self._top + n] = values
             self._full_hits[self._top:self._top + n] = hits
-        self._sum, self._weight, self._hits = self._sum[:, n:], self._weight[n:], self._hits[n:]
+        # move the rows still open to the top of the buffer and clear the rest
+        left = self._used - n
+        self._sum[:, :left] = self._sum[:, n:self._used]
+        self._weight[:left] = self._weight[n:self._used]
+        self._hits[:left] = self._hits[n:self._used]
+        self._sum[:, left:self._used] = 0
+        self._weight[left:self._used] = 0
+        self._hits[left:self._used] = 0
+        self._used = left
         self._top += n
 
     def finish(self) -> None:
@@ -281,86 +313,209 @@ class Stitcher:
         return da.rio.write_crs(f"EPSG:{self.epsg}").rio.write_transform(self.transform)
 
 
+#: Encodings of the COG :func:`write_cog` writes (``output=``).
+OUTPUTS = ("float32", "uint8", "mask")
+#: ``output="uint8"``: a value v in [0, 1] is stored as ``round(v * 254)``, read back as
+#: ``stored * UINT8_SCALE`` (within ``UINT8_SCALE / 2``); 255 is nodata.
+UINT8_SCALE = 1 / 254
+UINT8_NODATA = 255
+#: Finished strips queued for the writer thread before the stitcher waits for it.
+_PENDING_STRIPS = 2
+
+
+def encode(values: np.ndarray, output: str, threshold: float = 0.5) -> np.ndarray:
+    """Finished stitched values ``(C, n, width)`` float32 (NaN: no chip) as stored by
+    :func:`write_cog`:
+
+    - ``"float32"``: unchanged, NaN nodata (any value; the model's raw output);
+    - ``"uint8"``: probabilities in [0, 1] as ``round(v * 254)``, 255 nodata; a quarter of the
+      bytes of float32 and within 1/508 of the value (scale :data:`UINT8_SCALE`, offset 0,
+      recorded in the GeoTIFF so ``rioxarray.open_rasterio(..., mask_and_scale=True)`` and
+      ``rasterio``'s ``scales`` give the probability back);
+    - ``"mask"``: the class of each pixel, uint8 ``(1, n, width)``: ``v >= threshold`` (0/1)
+      for one channel, the channel with the highest value (0..C-1) for several; 255 nodata.
+
+    Raises:
+        ValueError: an unknown ``output``; ``"uint8"`` with a value outside [0, 1] (names the
+            range found: such values are not probabilities, write float32); ``"mask"`` with
+            more than 255 channels.
+    """
+    if output not in OUTPUTS:
+        raise ValueError(f"output must be one of {list(OUTPUTS)}, not {output!r}")
+    if output == "float32":
+        return values
+    nodata = np.isnan(values).any(axis=0)
+    if output == "uint8":
+        low, high = np.nanmin(values, initial=0.0), np.nanmax(values, initial=1.0)
+        if low < 0 or high > 1:
+            raise ValueError(f"output='uint8' stores probabilities in [0, 1]; these values range "
+                             f"from {low:g} to {high:g}: write output='float32' (or apply a "
+                             "sigmoid/softmax first)")
+        with np.errstate(invalid="ignore"):
+            stored = np.rint(values * 254).astype(np.uint8)
+        stored[:, nodata] = UINT8_NODATA
+        return stored
+    if values.shape[0] > 255:
+        raise ValueError(f"output='mask' stores a class index in uint8: at most 255 channels, "
+                         f"not {values.shape[0]}")
+    with np.errstate(invalid="ignore"):
+        classes = (values[0] >= threshold) if values.shape[0] == 1 else \
+            np.nan_to_num(values, nan=-np.inf).argmax(axis=0)
+    stored = classes.astype(np.uint8)[None]
+    stored[:, nodata] = UINT8_NODATA
+    return stored
+
+
 def write_cog(predictions: Iterable[tuple[Any, Any]], item: ItemLike, path: str | os.PathLike, *,
               channels: int = 1, blend: str = "linear", ramp: int | None = None, crop: int = 0,
-              reference_asset: str | None = None, blocksize: int = 512,
+              reference_asset: str | None = None, output: str = "float32",
+              threshold: float = 0.5, blocksize: int = 512,
               hits_path: str | os.PathLike | None = None, gdal_cache_mb: int = 256) -> dict:
     """Stitch ``(row, prediction)`` pairs of one item and write a Cloud-Optimized GeoTIFF.
 
-    Streams: finished rows are written window by window into a tiled float32 GeoTIFF in a
-    temporary folder beside ``path``, which ``rio_cogeo.cog_translate`` then turns into a
-    COG (DEFLATE, ``blocksize`` blocks, overviews; it too reads and writes block by block).
-    Memory is the stitcher's buffer (at most a chip's height x the item's width) plus
-    GDAL's cache (``gdal_cache_mb``), whatever the scene's height. The file has the item's CRS, transform and
-    shape, float32 bands, nodata NaN (pixels no chip covered).
+    Streams, in two overlapped stages and one compression pass: the stitcher (this thread)
+    hands each finished strip of rows to a writer thread, which encodes it (``output``) and
+    writes it window by window into an uncompressed tiled GeoTIFF in a temporary folder
+    beside ``path``, while the predictions keep coming (GDAL releases the GIL while it
+    writes). GDAL's COG driver then builds the overviews and compresses every block once
+    (DEFLATE with a predictor, ``blocksize`` blocks, on all CPUs) into ``path``: a COG's
+    overviews must come before the full-resolution blocks in the file, so it cannot be
+    written in one pass while the rows arrive. The temporary file holds the item's pixels
+    uncompressed (float32: 4 bytes a pixel, 482 MB for 10980 x 10980) and is deleted at the
+    end.
+
+    Memory is the stitcher's buffer (at most a chip's height x the item's width, float64),
+    a few finished strips waiting for the writer, and GDAL's cache (``gdal_cache_mb``),
+    whatever the scene's height. The file has the item's CRS, transform and shape.
 
     Args:
         predictions: ``(row, prediction)`` in row order, as for :meth:`Stitcher.add`
-            (e.g. a generator over batches of a model).
+            (e.g. :func:`geolesson.model.predict`, a generator over batches of a model).
         item, channels, blend, ramp, crop, reference_asset: as :class:`Stitcher`.
         path: the COG to write (``.tif``).
+        output: how values are stored (:func:`encode`): ``"float32"`` (default; NaN
+            nodata), ``"uint8"`` (probabilities in [0, 1] scaled by 254, 255 nodata, scale
+            recorded) or ``"mask"`` (uint8 class: ``>= threshold`` for one channel, argmax
+            for several; 255 nodata).
+        threshold: the class threshold of ``output="mask"`` with one channel.
         blocksize: COG block side (a multiple of 16).
-        hits_path: where given, the uint16 hit counts are written there as a second COG.
+        hits_path: where given, the uint16 hit counts are written there as a second COG
+            (a path other than ``path``).
         gdal_cache_mb: GDAL's block cache (``GDAL_CACHEMAX``, MB) while writing (and while
             the predictions are read, if they are read lazily inside this call).
 
     Returns:
-        ``{"path", "chips", "uncovered", "buffer_rows", "hits_path"}``.
+        ``{"path", "chips", "uncovered", "buffer_rows", "hits_path", "seconds"}``;
+        ``seconds`` says where the wall time went: ``wait`` (waiting for the next
+        prediction: reading and the model upstream), ``stitch`` (blending into the buffer),
+        ``write`` (the writer thread's busy time, overlapped with the rest),
+        ``write_wait`` (the stitcher waiting for the writer), ``cog`` (overviews and
+        compression), ``total``.
 
     Raises:
-        as :class:`Stitcher`; ``ValueError`` for a ``blocksize`` that is not a positive
-        multiple of 16.
+        as :class:`Stitcher` and :func:`encode`; ``ValueError`` for a ``blocksize`` that is
+        not a positive multiple of 16, or ``hits_path`` equal to ``path``.
     """
     import rasterio
+    from rasterio.shutil import copy as copy_dataset
     from rasterio.windows import Window
-    from rio_cogeo.cogeo import cog_translate
-    from rio_cogeo.profiles import cog_profiles
 
+    started = time.perf_counter()
     blocksize = check_int("blocksize", blocksize, 16)
     if blocksize % 16:
         raise ValueError(f"blocksize must be a multiple of 16 (TIFF tiles), not {blocksize}")
+    if output not in OUTPUTS:
+        raise ValueError(f"output must be one of {list(OUTPUTS)}, not {output!r}")
     path = Path(path)
+    if hits_path is not None and Path(hits_path).resolve() == path.resolve():
+        raise ValueError(f"hits_path: {hits_path} is the prediction's path too; give the hit "
+                         "counts a file of their own")
+    seconds = dict.fromkeys(("wait", "stitch", "write", "write_wait", "cog"), 0.0)
+    files = {}
+
+    def write_strip(row0, values, hits):
+        t0 = time.perf_counter()
+        stored = encode(values, output, threshold)
+        files["values"].write(stored, window=Window(0, row0, stored.shape[2], stored.shape[1]))
+        if "hits" in files:
+            files["hits"].write(hits[None], window=Window(0, row0, hits.shape[1], hits.shape[0]))
+        seconds["write"] += time.perf_counter() - t0
+
     # GDAL's block cache defaults to 5 % of the machine's RAM; writing a whole scene would
     # fill it (1.2 GB on 24 GB), so the COG is written with a bounded cache.
     with rasterio.Env(GDAL_CACHEMAX=int(gdal_cache_mb)), \
-            tempfile.TemporaryDirectory(dir=path.parent, prefix=".stitch-") as tmp:
-        profile = None
-        files = {}
+            tempfile.TemporaryDirectory(dir=path.parent, prefix=".stitch-") as tmp, \
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="write_cog") as writer:
+        pending: deque = deque()
 
         def sink(row0, values, hits):
-            files["values"].write(values, window=Window(0, row0, values.shape[2], values.shape[1]))
-            if "hits" in files:
-                files["hits"].write(hits[None], window=Window(0, row0, hits.shape[1], hits.shape[0]))
+            pending.append(writer.submit(write_strip, row0, values, hits))
+            t0 = time.perf_counter()
+            while len(pending) > _PENDING_STRIPS:
+                pending.popleft().result()
+            seconds["write_wait"] += time.perf_counter() - t0
 
         stitcher = Stitcher(item, channels=channels, blend=blend, ramp=ramp, crop=crop,
                             reference_asset=reference_asset, sink=sink)
+        stored = _stored_profile(output, channels)
         profile = dict(driver="GTiff", width=stitcher.width, height=stitcher.height,
-                       count=channels, dtype="float32", crs=f"EPSG:{stitcher.epsg}",
-                       transform=stitcher.transform, tiled=True, blockxsize=blocksize,
-                       blockysize=blocksize, nodata=float("nan"), compress="deflate")
-        raw = Path(tmp) / "values.tif"
-        raw_hits = Path(tmp) / "hits.tif"
-        with rasterio.open(raw, "w", **profile) as dst:
+                       crs=f"EPSG:{stitcher.epsg}", transform=stitcher.transform, tiled=True,
+                       blockxsize=blocksize, blockysize=blocksize)
+        raw, raw_hits = Path(tmp) / "values.tif", Path(tmp) / "hits.tif"
+        with rasterio.open(raw, "w", **profile, **stored) as dst:
             files["values"] = dst
-            hdst = None
+            if output == "uint8":
+                dst.scales, dst.offsets = (UINT8_SCALE,) * channels, (0.0,) * channels
             if hits_path is not None:
-                hdst = rasterio.open(raw_hits, "w", **{**profile, "count": 1, "dtype": "uint16",
-                                                        "nodata": None})
-                files["hits"] = hdst
+                files["hits"] = rasterio.open(raw_hits, "w", **profile, count=1, dtype="uint16")
             try:
-                for row, prediction in predictions:
+                predictions = iter(predictions)
+                while True:
+                    t0 = time.perf_counter()
+                    try:
+                        row, prediction = next(predictions)
+                    except StopIteration:
+                        break
+                    t1 = time.perf_counter()
                     stitcher.add(row, prediction)
+                    seconds["wait"] += t1 - t0
+                    seconds["stitch"] += time.perf_counter() - t1
+                t0 = time.perf_counter()
                 stitcher.finish()
+                seconds["stitch"] += time.perf_counter() - t0
+                t0 = time.perf_counter()
+                while pending:
+                    pending.popleft().result()
+                seconds["write_wait"] += time.perf_counter() - t0
             finally:
-                if hdst is not None:
-                    hdst.close()
-        cog = cog_profiles.get("deflate")
-        cog.update(blockxsize=blocksize, blockysize=blocksize, predictor=3)
-        cog_translate(raw, path, cog, quiet=True, in_memory=False)
+                for future in pending:  # an error upstream: let queued writes end first
+                    future.cancel()
+                if "hits" in files:
+                    files["hits"].close()
+        seconds["stitch"] -= seconds["write_wait"]
+        t0 = time.perf_counter()
+        resampling = "NEAREST" if output == "mask" else "AVERAGE"
+        _translate_cog(copy_dataset, raw, path, blocksize, resampling)
         if hits_path is not None:
-            cog_hits = cog_profiles.get("deflate")
-            cog_hits.update(blockxsize=blocksize, blockysize=blocksize)
-            cog_translate(raw_hits, hits_path, cog_hits, quiet=True, in_memory=False)
+            _translate_cog(copy_dataset, raw_hits, hits_path, blocksize, "NEAREST")
+        seconds["cog"] = time.perf_counter() - t0
+    seconds["total"] = time.perf_counter() - started
     return {"path": path, "chips": stitcher.chips, "uncovered": stitcher.uncovered,
             "buffer_rows": stitcher.buffer_rows,
-            "hits_path": None if hits_path is None else Path(hits_path)}
+            "hits_path": None if hits_path is None else Path(hits_path), "seconds": seconds}
+
+
+def _stored_profile(output: str, channels: int) -> dict:
+    if output == "float32":
+        return {"count": channels, "dtype": "float32", "nodata": float("nan")}
+    return {"count": channels if output == "uint8" else 1, "dtype": "uint8",
+            "nodata": UINT8_NODATA}
+
+
+def _translate_cog(copy_dataset, src: Path, dst: str | os.PathLike, blocksize: int,
+                   resampling: str) -> None:
+    """GDAL's COG driver (gdal.org/drivers/raster/cog.html): overviews, then every block
+    compressed once with DEFLATE and the predictor that suits its type, on all CPUs."""
+    copy_dataset(str(src), os.fspath(dst), driver="COG", COMPRESS="DEFLATE", PREDICTOR="YES",
+                 BLOCKSIZE=blocksize, NUM_THREADS="ALL_CPUS", OVERVIEWS="AUTO",
+                 OVERVIEW_RESAMPLING=resampling)
