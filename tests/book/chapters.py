@@ -13,7 +13,12 @@ import yaml
 from tests.fixtures import ROOT
 
 # issue 11: rules today's chapters do not meet yet; h4b deletes an entry with the fix.
-KNOWN_FAILING: dict[str, set[str]] = {}
+KNOWN_FAILING: dict[str, set[str]] = {
+    # issue 20: shown code wrapped to the web page's 79-character code column, chapter by chapter
+    **{f"book/{name}": {"code_line_width"} for name in (
+        "01_search", "02_access_cogs", "03_dask_ndvi", "04_datacubes", "05_chipping",
+        "06_batching", "07_predict")},
+}
 
 
 def toc_chapters(toc_path: Path = ROOT / "_toc.yml") -> list[str]:

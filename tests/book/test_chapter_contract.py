@@ -31,6 +31,9 @@ checked rule by rule (one test per chapter and rule):
     (solution cells count: the toggle shows them). Lines are counted from the first to
     the last non-blank line of the cell's code, blank lines in between included; the
     cell's option lines (``:tags:``, or a ``---`` block) are not code.
+``code_line_width``
+    Every line of a shown code cell fits the web page's code column: at most 79
+    characters (a longer line is cut off at a 1280 px wide window).
 ``term_links``
     At least one ``{term}`` link, and every ``{term}`` target is a term of the glossary.
 ``public_api_only``
@@ -45,6 +48,15 @@ checked rule by rule (one test per chapter and rule):
     its own cell or one above) and no cell below assigns again: JupyterLab's *Run All*
     queues all cells at once, and jupyterlab-myst often evaluates a sentence's roles after
     cells further down ran, so only a value that stays put shows the same in both.
+``typed_comparisons``
+    A comparison of two computed numbers is computed too: no comparing word typed between
+    two ``{eval}`` roles of a sentence ("higher than", "fewer than", "the same as",
+    "differs", "3 times", ...): a phrase chosen by code (``geolesson.prose``) says what
+    the numbers say on every build, a typed one only on the build it was written against.
+    (A ratio computed into ``{eval}`` followed by "× as fast as" is computed, and passes.)
+``prose_comments``
+    No prose line starts with ``%``: MyST reads it as a comment and drops the line (a
+    wrapped "50 % of ..." would lose its second half on the web page).
 ``notebook_markup``
     What jupyterlab-myst cannot resolve would show as a bare label in JupyterLab: a
     ``{ref}``/``{numref}`` without its own text points at a label of the same chapter
@@ -94,13 +106,15 @@ from tests.fixtures import ROOT
 GLOSSARY = ROOT / "book" / "glossary.md"
 MAX_CELL_LINES = 20
 MAX_LINE_CHARS = 88
+MAX_SHOWN_LINE_CHARS = 79  # the web page's code column at a 1280 px window
 MIN_EXERCISES = 3
 HIDDEN_INPUT_TAGS = {"remove-input", "hide-input", "remove-cell", "hide-cell"}
 REMOVED_OUTPUT_TAGS = {"remove-output", "remove-cell"}
 
 RULES = ("front_matter", "exercises", "try_it_live", "figures", "no_typed_ids_dates",
-         "code_cell_size", "term_links", "public_api_only", "computed_prose", "notebook_markup",
-         "plumbing_collapsed", "solutions_collapsed")
+         "code_cell_size", "code_line_width", "term_links", "public_api_only", "computed_prose",
+         "typed_comparisons", "prose_comments", "notebook_markup", "plumbing_collapsed",
+         "solutions_collapsed")
 
 
 def shown(cell: Block) -> bool:
@@ -254,6 +268,13 @@ def check_code_cell_size(text: str) -> list[str]:
     return problems
 
 
+def check_code_line_width(text: str) -> list[str]:
+    return [f"code cell at line {cell.line}, line {k + 1}: {len(s)} characters > "
+            f"{MAX_SHOWN_LINE_CHARS}: {s.strip()[:50]!r}"
+            for cell in filter(shown, code_cells(text)) for k, s in enumerate(code_lines(cell))
+            if len(s) > MAX_SHOWN_LINE_CHARS]
+
+
 TERM = re.compile(r"\{term\}`([^`]+)`")
 
 
@@ -369,6 +390,35 @@ def check_computed_prose(text: str) -> list[str]:
                 problems.append(f"line {i}: {{eval}}`{e}` shows {sorted(rebound)}, which a cell "
                                 "further down assigns again (JupyterLab may show that later value)")
     return problems
+
+
+COMPARING = re.compile(
+    r"\b(?:higher|lower|faster|slower|larger|smaller|bigger|fewer|more|less|greater|better|worse)"
+    r"\s+than\b|\bthe same as\b|\bas (?:fast|slow|large|small|many|much|high|low) as\b"
+    r"|\bdiffers?\b|\b\d+\s*times\b|\b(?:thousands|hundreds) of times\b", re.I)
+NEAR_WORDS = 8  # a comparing word this close to a computed number on each side compares them
+
+
+def check_typed_comparisons(text: str) -> list[str]:
+    problems = []
+    prose = "\n".join(s for _, s in prose_lines(text))
+    for paragraph in re.split(r"\n\s*\n", prose):
+        for sentence in re.split(r"(?<=[.!?])\s+", " ".join(paragraph.split())):
+            marked = EVAL.sub(" \x00 ", sentence)  # each computed number one marker word
+            for m in COMPARING.finditer(marked):
+                before = marked[:m.start()].split()[-NEAR_WORDS:]
+                after = marked[m.end():].split()[:NEAR_WORDS]
+                ratio = before[-2:] == ["\x00", "×"]  # "{eval} × as fast as": computed
+                if "\x00" in before and "\x00" in after and not ratio:
+                    problems.append(f"typed {m.group(0)!r} between two computed numbers in "
+                                    f"{EVAL.sub('N', sentence)[:120]!r}: compute the phrase "
+                                    "(geolesson.prose.compare, times)")
+    return problems
+
+
+def check_prose_comments(text: str) -> list[str]:
+    return [f"line {i}: starts with '%', which MyST drops as a comment: {s.strip()[:60]!r}"
+            for i, s in prose_lines(text) if s.lstrip().startswith("%")]
 
 
 XREF = re.compile(r"\{(ref|numref|doc)\}`([^`]+)`")
@@ -562,6 +612,13 @@ def test_the_checker_passes_a_chapter_that_meets_the_contract():
     ("no_typed_ids_dates", "print(1)", 'pd.Timestamp("2023-08-06T09:20:31Z")'),
     ("code_cell_size", "print(1)", "\n".join(f"x{i} = {i}" for i in range(21))),
     ("code_cell_size", "print(1)", "x = '" + "a" * 84 + "'"),
+    ("code_line_width", "print(1)", "x = '" + "a" * 74 + "'"),
+    ("typed_comparisons", "{eval}`f\"{x1:.1f}\"` per date.",
+     "{eval}`f\"{x1:.1f}\"` per date, more than the {eval}`x0` of June."),
+    ("typed_comparisons", "{eval}`f\"{x1:.1f}\"` per date.",
+     "{eval}`f\"{x1:.1f}\"` per date: 3 times the {eval}`x0` of June."),
+    ("prose_comments", "Set GEOLESSON_SOURCE=live; as in",
+     "Set GEOLESSON_SOURCE=live for\n% of the cells; as in"),
     ("term_links", "{term}`assets <asset>`", "{term}`assets <asset-file>`"),
     ("term_links", "An {term}`item` is one scene; {term}`assets <asset>` are its files.", ""),
     ("public_api_only", "print(1)", "from geolesson._home import data_dir"),
@@ -598,6 +655,12 @@ def test_the_checker_counts_what_a_reader_sees():
     assert check_public_api_only(GOOD.replace("print(1)", "from geolesson import sources")) == []
     fire = 'ax.axvspan(pd.Timestamp("2023-07-18"), pd.Timestamp("2023-07-27"))'
     assert check_no_typed_ids_dates(GOOD.replace("print(1)", fire)) == []
+    assert check_code_line_width(GOOD.replace("print(1)", "x = '" + "a" * 73 + "'")) == []
+    computed = "{eval}`x0` per date, {eval}`prose.compare(x0, x1)` the {eval}`x1` of June."
+    assert check_typed_comparisons(GOOD.replace("per date.", computed)) == []
+    far = "{eval}`x0` items. We read many, one after another, and each costs more than one request."
+    assert check_typed_comparisons(GOOD.replace("{eval}`search.matched()` items", far)) == []
+    assert check_prose_comments(GOOD.replace("Set GEOLESSON", "Set\n  50 % GEOLESSON")) == []
 
 
 def numbers(chapter: str) -> dict:
