@@ -246,7 +246,9 @@ def data_path(name: str) -> Path:
 
 
 def request_counts(mode: str | None = None) -> dict:
-    """The mirror's per-file request and byte counters (``{"files": {path: {"requests", "bytes"}}, "total"}``).
+    """The mirror's per-file request and byte counters (``{"files": {path: {"requests", "bytes"}}, "total"}``),
+    and its failed requests (``"failed": {"paths": {path: requests}, "requests": n}``: a 404 for
+    a file that does not exist, such as a side-car file GDAL looks for).
 
     Raises:
         ValueError: in live mode (the live services publish no counters).

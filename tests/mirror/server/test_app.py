@@ -97,3 +97,27 @@ def test_every_listening_socket_is_on_loopback(mirror):
     ports = {c.laddr.port for c in listening}
     assert {mirror["api_port"], mirror["pg_port"]} <= ports
     assert {c.laddr.ip for c in listening} == {"127.0.0.1"}
+
+
+def test_counters_name_failed_requests_and_stay_bounded(tmp_path, monkeypatch):
+    """GDAL's probes for side-car files are 404s: counted per path, the paths capped."""
+    from starlette.applications import Starlette
+    from starlette.routing import Mount
+    from starlette.staticfiles import StaticFiles
+    from starlette.testclient import TestClient
+
+    from geolesson.mirror.server import app as mirror_app
+
+    (tmp_path / "B08.tif").write_bytes(b"x" * 100)
+    monkeypatch.setattr(mirror_app, "MAX_FAILED_PATHS", 3)
+    files = mirror_app.CountingFiles(Starlette(routes=[Mount("/", StaticFiles(directory=tmp_path))]))
+    client = TestClient(files)
+    assert client.get("/B08.tif", headers={"Range": "bytes=0-9"}).status_code == 206
+    for name in ("B08.aux", "B08.aux", "B08.xml", "B08.msk", "B08.ovr", "B08.AUX"):
+        assert client.head(f"/{name}").status_code == 404
+    stats = files.snapshot()
+    assert stats["total"] == {"requests": 1, "bytes": 10}   # the file itself only
+    assert stats["failed"] == {"paths": {"B08.aux": 2, "B08.msk": 1, "B08.xml": 1,
+                                         "(other paths)": 2}, "requests": 6}
+    files.reset()
+    assert files.snapshot()["failed"] == {"paths": {}, "requests": 0}

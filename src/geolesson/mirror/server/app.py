@@ -12,7 +12,8 @@ Routes:
     ``/_mirror/health``      200 ``{"api": "ok", "database": "ok"}`` when a query through the API's
                              own connection pool answers; 503 with the database's error otherwise.
     ``/_mirror/stats``       requests and bytes sent per file since start or the last reset (JSON),
-                             for files that exist only (a 404 adds nothing), with ``generation``: the
+                             for files that exist; failed requests (404 for a file that does not
+                             exist, ...) per path under ``failed``; with ``generation``: the
                              number of resets so far; ``POST /_mirror/stats/reset`` zeroes them.
     ``/``                    the STAC API (stac-fastapi-pgstac).
 
@@ -62,18 +63,26 @@ class ChunkedFiles(StaticFiles):
 HEALTH_TIMEOUT = 3.0  # seconds for the health route's query, connection included
 
 
+#: distinct failed paths the counters name; the requests for further ones go under OTHER_FAILED
+MAX_FAILED_PATHS = 256
+OTHER_FAILED = "(other paths)"
+
+
 class CountingFiles:
     """ASGI wrapper that counts requests and response-body bytes per file path.
 
     A path gets an entry only when the file server answers it with a success (200, 206) or
-    304: requests for files that do not exist leave the table as it is, so it cannot grow
-    with the number of distinct bogus paths. ``generation`` counts the resets, so a reader
-    can tell that the counters it compares were zeroed in between.
+    304. Failed requests (a 404 for a side-car file GDAL probes for, say) are counted per path
+    in ``failed``, for at most :data:`MAX_FAILED_PATHS` distinct paths; the rest under
+    :data:`OTHER_FAILED`, so the table cannot grow with the number of distinct bogus paths.
+    ``generation`` counts the resets, so a reader can tell that the counters it compares were
+    zeroed in between.
     """
 
     def __init__(self, app):
         self.app = app
         self.counts: dict[str, list[int]] = {}
+        self.failed: dict[str, int] = {}
         self.generation = 0
 
     async def __call__(self, scope, receive, send):
@@ -90,6 +99,9 @@ class CountingFiles:
             if message["type"] == "http.response.start" and (message["status"] < 400):
                 entry = self.counts.setdefault(key, [0, 0])
                 entry[0] += 1
+            elif message["type"] == "http.response.start":
+                name = key if key in self.failed or len(self.failed) < MAX_FAILED_PATHS else OTHER_FAILED
+                self.failed[name] = self.failed.get(name, 0) + 1
             elif message["type"] == "http.response.body" and entry is not None and generation == self.generation:
                 entry[1] += len(message.get("body", b""))
             await send(message)
@@ -98,6 +110,7 @@ class CountingFiles:
 
     def reset(self) -> None:
         self.counts = {}
+        self.failed = {}
         self.generation += 1
 
     def snapshot(self) -> dict:
@@ -107,6 +120,8 @@ class CountingFiles:
             "files": files,
             "total": {"requests": sum(v["requests"] for v in files.values()),
                       "bytes": sum(v["bytes"] for v in files.values())},
+            "failed": {"paths": dict(sorted(self.failed.items())),
+                       "requests": sum(self.failed.values())},
         }
 
 
