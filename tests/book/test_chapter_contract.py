@@ -10,6 +10,12 @@ checked rule by rule (one test per chapter and rule):
     At least three exercises with a ``:label:``, each with a *gated* solution
     (``{solution-start} <label>`` ... ``{solution-end}``, so its code cells are executed in
     every build) hidden by default (``:class: dropdown``).
+``concept_check``
+    At least one quick concept check in the core (before ``## Exercises``): an exercise
+    labelled ``check-...`` (multiple choice or predict-the-output, the Carpentries habit
+    that checks the room in a minute), ``:nonumber:`` so the exercises keep their numbers,
+    with a hidden gated solution like every exercise's. It does not count towards the three
+    exercises.
 ``try_it_live``
     A "Try it live" heading.
 ``figures``
@@ -111,7 +117,7 @@ MIN_EXERCISES = 3
 HIDDEN_INPUT_TAGS = {"remove-input", "hide-input", "remove-cell", "hide-cell"}
 REMOVED_OUTPUT_TAGS = {"remove-output", "remove-cell"}
 
-RULES = ("front_matter", "exercises", "try_it_live", "figures", "no_typed_ids_dates",
+RULES = ("front_matter", "exercises", "concept_check", "try_it_live", "figures", "no_typed_ids_dates",
          "code_cell_size", "code_line_width", "term_links", "public_api_only", "computed_prose",
          "typed_comparisons", "prose_comments", "notebook_markup", "plumbing_collapsed",
          "solutions_collapsed")
@@ -168,10 +174,31 @@ def exercises(text: str) -> tuple[list[str], list[str]]:
     return [x for x in labels if x], problems
 
 
+CHECK_LABEL = "check-"
+
+
 def check_exercises(text: str) -> list[str]:
     labels, problems = exercises(text)
+    labels = [x for x in labels if not x.startswith(CHECK_LABEL)]  # concept checks apart
     if len(labels) < MIN_EXERCISES:
         problems.append(f"{len(labels)} exercises, at least {MIN_EXERCISES} wanted")
+    return problems
+
+
+def check_concept_check(text: str) -> list[str]:
+    core = re.split(r"^## Exercises\s*$", text, maxsplit=1, flags=re.M)[0]
+    checks = [b for b in blocks(core) if b.name == "exercise-start"
+              and b.options.get("label", "").startswith(CHECK_LABEL)]
+    if not checks:
+        return [f"no concept check in the core (an exercise labelled {CHECK_LABEL}... before "
+                "## Exercises, with a hidden solution)"]
+    solutions = {b.argument: b for b in blocks(text) if b.name == "solution-start"}
+    problems = [f"concept check {b.options['label']} is numbered with the exercises: add :nonumber:"
+                for b in checks if "nonumber" not in b.options]
+    for b in checks:
+        solution = solutions.get(b.options["label"])
+        if solution is None or "dropdown" not in solution.options.get("class", ""):
+            problems.append(f"concept check {b.options['label']} has no hidden gated solution")
     return problems
 
 
@@ -549,6 +576,31 @@ jupyter: {source_hidden: true}
 
 The search found {eval}`search.matched()` items, {eval}`f"{x1:.1f}"` per date.
 
+### Check: lazy?
+
+```{exercise-start}
+:label: check-lazy
+:nonumber:
+```
+Does `client.search` download items? 1. yes 2. no
+```{exercise-end}
+```
+
++++ {"jp-MarkdownHeadingCollapsed": true}
+
+<h4 hidden>Solution</h4>
+
++++
+
+```{solution-start} check-lazy
+:class: dropdown
+```
+**2.** It builds a request.
+```{solution-end}
+```
+
++++
+
 ## Exercises
 ''' + "".join(f'''
 ### Thing {k}
@@ -586,7 +638,7 @@ Set GEOLESSON_SOURCE=live; as in {numref}`ex-1`.
 
 def test_the_checker_passes_a_chapter_that_meets_the_contract():
     assert {rule: CHECKS[rule](GOOD) for rule in RULES} == {rule: [] for rule in RULES}
-    assert len(figures(GOOD)) == 1 and len(exercises(GOOD)[0]) == 3
+    assert len(figures(GOOD)) == 1 and len(exercises(GOOD)[0]) == 4  # 3 and a concept check
     assert term_targets(GOOD) == ["item", "asset"]
     assert eval_expressions(GOOD) == ["search.matched()", 'f"{x1:.1f}"']
     assert minutes(GOOD) == (30, 20)
@@ -599,6 +651,11 @@ def test_the_checker_passes_a_chapter_that_meets_the_contract():
     ("exercises", "```{solution-start} ex-1\n", "```{solution-start} ex-9\n"),
     ("exercises", "```{exercise-start}\n:label: ex-0\n```", "```{exercise-start}\n```"),
     ("try_it_live", "## Try it live", "## Live mode"),
+    ("concept_check", ":label: check-lazy\n:nonumber:\n", ":label: check-lazy\n"),
+    ("concept_check", "```{solution-start} check-lazy\n:class: dropdown",
+     "```{solution-start} check-lazy\n:class: note"),
+    ("concept_check", "check-lazy", "lazy"),
+    ("exercises", ":label: ex-2", ":label: check-2"),
     ("figures", "Footprints of the items over the area of interest", "fig-map.png"),
     ("figures", "    caption: |\n      The footprints of the items.\n", ""),
     ("figures", "    name: fig-map\n", ""),
