@@ -16,6 +16,10 @@ checked rule by rule (one test per chapter and rule):
     that checks the room in a minute), ``:nonumber:`` so the exercises keep their numbers,
     with a hidden gated solution like every exercise's. It does not count towards the three
     exercises.
+``pacing``
+    The core fits its stated teaching minutes, and at most 45: prose words ÷ 150 plus
+    shown code lines ÷ 3 (``chapters.pace``), with the exercises and the optional
+    ``Going further`` sections (which the schedules skip) left out.
 ``try_it_live``
     A "Try it live" heading.
 ``figures``
@@ -105,6 +109,7 @@ from tests.book.chapters import (
     code_cells,
     code_lines,
     minutes,
+    pace,
     toc_chapters,
 )
 from tests.fixtures import ROOT
@@ -114,10 +119,11 @@ MAX_CELL_LINES = 20
 MAX_LINE_CHARS = 88
 MAX_SHOWN_LINE_CHARS = 79  # the web page's code column at a 1280 px window
 MIN_EXERCISES = 3
+MAX_CORE_MINUTES = 45
 HIDDEN_INPUT_TAGS = {"remove-input", "hide-input", "remove-cell", "hide-cell"}
 REMOVED_OUTPUT_TAGS = {"remove-output", "remove-cell"}
 
-RULES = ("front_matter", "exercises", "concept_check", "try_it_live", "figures", "no_typed_ids_dates",
+RULES = ("front_matter", "exercises", "concept_check", "pacing", "try_it_live", "figures", "no_typed_ids_dates",
          "code_cell_size", "code_line_width", "term_links", "public_api_only", "computed_prose",
          "typed_comparisons", "prose_comments", "notebook_markup", "plumbing_collapsed",
          "solutions_collapsed")
@@ -200,6 +206,15 @@ def check_concept_check(text: str) -> list[str]:
         if solution is None or "dropdown" not in solution.options.get("class", ""):
             problems.append(f"concept check {b.options['label']} has no hidden gated solution")
     return problems
+
+
+def check_pacing(text: str) -> list[str]:
+    p, teaching = pace(text), minutes(text)[0]
+    limit = min(teaching, MAX_CORE_MINUTES)
+    if p.minutes <= limit:
+        return []
+    return [f"the core takes about {p.minutes:.0f} min ({p.words} words, {p.code_lines} code lines) "
+            f"> {limit} min: move deeper material into a 'Going further' section"]
 
 
 def check_try_it_live(text: str) -> list[str]:
@@ -732,6 +747,8 @@ def numbers(chapter: str) -> dict:
         "exercises": len(exercises(text)[0]),
         "figures": len(figures(text)),
         "term links": len(term_targets(text)),
+        "core minutes (estimate)": round(pace(text).minutes),
+        "teaching minutes (stated)": minutes(text)[0],
         "failing rules": [r for r in RULES if CHECKS[r](text)],
     }
 
