@@ -10,6 +10,7 @@ running for all but ``mirror.py``)::
     .venv/bin/python benchmarks/batching.py   # DataLoader batches vs torchgeo and xbatcher
     .venv/bin/python benchmarks/inference.py  # read, forward, stitch a whole item
     .venv/bin/python benchmarks/memory.py     # every chapter's peak RSS against Binder's budget
+    .venv/bin/python benchmarks/cells.py      # the slowest cells on Binder's one CPU (target 10 s)
     .venv/bin/python benchmarks/mirror.py     # the mirror's cold/warm start and search latency
 
 Shared parts: :mod:`cases` runs one case in a fresh process (cold caches, its own peak RSS)
