@@ -49,6 +49,12 @@ checked rule by rule (one test per chapter and rule):
 ``public_api_only``
     Code cells import no private module (``geolesson._home``, any ``geolesson._x``): what a
     learner types must be the public API documented in the reference page.
+``reference_names``
+    Every ``geolesson`` name a chapter's code uses (``sources.open_client``,
+    ``batching.ChipDataset``, ``from geolesson.chips import read_chip``) is documented on
+    the API reference page: its module's ``automodule`` there lists it (``:members:`` takes
+    the module's ``__all__``, else the public names defined in it), so the learner can look
+    it up.
 ``computed_prose``
     Numbers computed by code reach the prose through ``{eval}`` roles, which both renderings
     evaluate (MyST-NB's inline execution on the web, jupyterlab-myst in JupyterLab): no
@@ -124,7 +130,8 @@ HIDDEN_INPUT_TAGS = {"remove-input", "hide-input", "remove-cell", "hide-cell"}
 REMOVED_OUTPUT_TAGS = {"remove-output", "remove-cell"}
 
 RULES = ("front_matter", "exercises", "concept_check", "pacing", "try_it_live", "figures", "no_typed_ids_dates",
-         "code_cell_size", "code_line_width", "term_links", "public_api_only", "computed_prose",
+         "code_cell_size", "code_line_width", "term_links", "public_api_only", "reference_names",
+         "computed_prose",
          "typed_comparisons", "prose_comments", "notebook_markup", "plumbing_collapsed",
          "solutions_collapsed")
 
@@ -344,6 +351,98 @@ def check_public_api_only(text: str) -> list[str]:
     return [f"code cell at line {cell.line}, line {k + 1}: private import {line.strip()!r}"
             for cell in code_cells(text) for k, line in enumerate(cell.body)
             if PRIVATE_IMPORT.search(line)]
+
+
+REFERENCE = ROOT / "book" / "reference.md"
+
+
+def documented_names(reference: Path = REFERENCE) -> set[str]:
+    """Dotted names (``geolesson.sources.open_client``) that the reference page's autodoc
+    documents: per ``automodule``, its ``:members:`` list, or with a bare ``:members:`` the
+    module's ``__all__`` (else the public names defined in it)."""
+    import importlib
+
+    names = set()
+    text = reference.read_text()
+    for m in re.finditer(r"^\.\. automodule:: (\S+)\n((?:   :[\w-]+:.*\n)*)", text, re.M):
+        module_name, options = m.group(1), m.group(2)
+        names.add(module_name)
+        members = re.search(r"^   :members:(.*)$", options, re.M)
+        if members is None:
+            continue
+        listed = [x.strip() for x in members.group(1).split(",") if x.strip()]
+        if not listed:
+            module = importlib.import_module(module_name)
+            listed = list(getattr(module, "__all__", None) or
+                          [k for k, v in vars(module).items() if not k.startswith("_")
+                           and getattr(v, "__module__", module_name) == module_name])
+        names |= {f"{module_name}.{x}" for x in listed}
+    return names
+
+
+def geolesson_names(code: str) -> set[str]:
+    """The dotted ``geolesson`` names a cell's code uses: ``alias.attr`` of an imported
+    module, and names imported from a module."""
+    import ast
+
+    try:
+        tree = ast.parse("\n".join(s for s in code.splitlines() if not s.lstrip().startswith(("%", "!"))))
+    except SyntaxError:
+        return set()
+    return _geolesson_names(tree, {})
+
+
+def _geolesson_names(tree, aliases: dict[str, str]) -> set[str]:
+    import ast
+    import importlib
+
+    used = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("geolesson"):
+            for a in node.names:
+                full = f"{node.module}.{a.name}"
+                try:
+                    importlib.import_module(full)
+                    aliases[a.asname or a.name] = full  # a module
+                except ImportError:
+                    used.add(full)
+        elif isinstance(node, ast.Import):
+            for a in node.names:
+                if a.name.startswith("geolesson."):
+                    aliases[a.asname or a.name] = a.name
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in aliases:
+            used.add(f"{aliases[node.value.id]}.{node.attr}")
+    return used
+
+
+def check_reference_names(text: str) -> list[str]:
+    import ast
+
+    documented, aliases, used = documented_names(), {}, set()
+    for cell in code_cells(text):  # in order: an alias is bound by a cell above its use
+        code = "\n".join(s for s in cell.body if not s.lstrip().startswith(("%", "!")))
+        try:
+            used |= _geolesson_names(ast.parse(code), aliases)
+        except SyntaxError:
+            continue
+    # a name re-exported by another module (sources.configure_gdal is gdal's) is documented
+    # where it is defined: the same object
+    documented_objects = {id(obj) for obj in map(_resolve, documented) if obj is not None}
+    return [f"{name} is used in the chapter's code but not documented on the reference page"
+            for name in sorted(used - documented)
+            if (obj := _resolve(name)) is None or id(obj) not in documented_objects]
+
+
+def _resolve(dotted: str):
+    """The object a dotted ``geolesson`` name names, or None."""
+    import importlib
+
+    module_name, _, attr = dotted.rpartition(".")
+    try:
+        return getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError):
+        return None
 
 
 def prose_lines(text: str) -> list[tuple[int, str]]:
@@ -693,6 +792,8 @@ def test_the_checker_passes_a_chapter_that_meets_the_contract():
      "Set GEOLESSON_SOURCE=live for\n% of the cells; as in"),
     ("term_links", "{term}`assets <asset>`", "{term}`assets <asset-file>`"),
     ("term_links", "An {term}`item` is one scene; {term}`assets <asset>` are its files.", ""),
+    ("reference_names", "print(1)", "from geolesson import sources\nsources.no_such_helper()"),
+    ("reference_names", "print(1)", "from geolesson.chips import no_such_helper"),
     ("public_api_only", "print(1)", "from geolesson._home import data_dir"),
     ("public_api_only", "print(1)", "import geolesson._home as home"),
     ("public_api_only", "print(1)", "from geolesson import _home"),
@@ -728,6 +829,8 @@ def test_the_checker_counts_what_a_reader_sees():
     fire = 'ax.axvspan(pd.Timestamp("2023-07-18"), pd.Timestamp("2023-07-27"))'
     assert check_no_typed_ids_dates(GOOD.replace("print(1)", fire)) == []
     assert check_code_line_width(GOOD.replace("print(1)", "x = '" + "a" * 73 + "'")) == []
+    documented = "from geolesson import sources, gdal\nsources.open_client()\nsources.configure_gdal()"
+    assert check_reference_names(GOOD.replace("print(1)", documented)) == []
     computed = "{eval}`x0` per date, {eval}`prose.compare(x0, x1)` the {eval}`x1` of June."
     assert check_typed_comparisons(GOOD.replace("per date.", computed)) == []
     far = "{eval}`x0` items. We read many, one after another, and each costs more than one request."
