@@ -67,7 +67,7 @@ checked rule by rule (one test per chapter and rule):
 ``typed_comparisons``
     A comparison of two computed numbers is computed too: no comparing word typed between
     two ``{eval}`` roles of a sentence ("higher than", "fewer than", "the same as",
-    "differs", "3 times", ...): a phrase chosen by code (``geolesson.prose``) says what
+    "differs" (not "differs by N"), "3 times", ...): a phrase chosen by code (``geolesson.prose``) says what
     the numbers say on every build, a typed one only on the build it was written against.
     (A ratio computed into ``{eval}`` followed by "× as fast as" is computed, and passes.)
 ``prose_comments``
@@ -536,7 +536,7 @@ def check_computed_prose(text: str) -> list[str]:
 COMPARING = re.compile(
     r"\b(?:higher|lower|faster|slower|larger|smaller|bigger|fewer|more|less|greater|better|worse)"
     r"\s+than\b|\bthe same as\b|\bas (?:fast|slow|large|small|many|much|high|low) as\b"
-    r"|\bdiffers?\b|\b\d+\s*times\b|\b(?:thousands|hundreds) of times\b", re.I)
+    r"|\bdiffers?\b(?! by)|\b\d+\s*times\b|\b(?:thousands|hundreds) of times\b", re.I)
 NEAR_WORDS = 8  # a comparing word this close to a computed number on each side compares them
 
 
