@@ -276,7 +276,11 @@ def ensure_database(cluster: Cluster, port: int) -> None:
 
 
 def load(cluster: Cluster, port: int, collections: list[dict], items: list[dict]) -> None:
-    """Migrate pgstac, load the collections and items (upsert), switch ``context`` on, register queryables."""
+    """Migrate pgstac, load the collections and items (upsert), switch ``context`` on, register queryables.
+
+    Items of a loaded collection that are not in ``items`` are deleted: a rebuild of the
+    mirror's data (another calendar, other ids) leaves no item of the previous build behind.
+    """
     from pypgstac.db import PgstacDB
     from pypgstac.load import Loader, Methods
     from pypgstac.migrate import Migrate
@@ -288,7 +292,15 @@ def load(cluster: Cluster, port: int, collections: list[dict], items: list[dict]
         loader = Loader(db=db)
         loader.load_collections(iter(collections), Methods.upsert)
         loader.load_items(iter(items), Methods.upsert)
+        keep: dict[str, list[str]] = {c["id"]: [] for c in collections}
+        for item in items:
+            keep.setdefault(item["collection"], []).append(item["id"])
         with db.connect().cursor() as cur:
+            for collection, ids in keep.items():
+                cur.execute("DELETE FROM items WHERE collection = %s AND NOT (id = ANY(%s))",
+                            [collection, ids])
+            # pgstac caches each search's count (numberMatched) for a day: drop the stale ones
+            cur.execute("DELETE FROM search_wheres")
             # without context, responses lack numberMatched and pystac-client's matched() is None
             cur.execute("INSERT INTO pgstac_settings (name, value) VALUES ('context', 'on') "
                         "ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value")
