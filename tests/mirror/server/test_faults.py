@@ -491,3 +491,25 @@ def test_stats_table_counts_only_files_that_exist(running):
     assert codes == {404}
     after = sources.request_counts()["files"]
     assert set(after) == set(before)
+
+
+def test_a_reload_after_a_rebuild_leaves_no_item_of_the_old_data(running, local_items):
+    """Items the new data no longer have go, and numberMatched counts only the new ones."""
+    import copy
+
+    from geolesson.mirror.layout import collection_dir
+    from geolesson.mirror.server.database import Cluster, load
+
+    cluster = Cluster(mirror_home())
+    collection = json.loads((collection_dir("sentinel-2-l2a") / "collection.json").read_text())
+    items = copy.deepcopy(local_items)
+    for item in items:  # as the mirror loads them: hrefs on its file server
+        for asset in item["assets"].values():
+            asset["href"] = running["files_url"] + asset["href"].lstrip("/")
+    old = copy.deepcopy(items[0])
+    old["id"] = old["id"].replace("_0_L2A", "_9_L2A")   # an item of an "earlier build"
+    n = search_count(running["api_url"])
+    load(cluster, running["pg_port"], [collection], [*items, old])
+    assert search_count(running["api_url"]) == n + 1
+    load(cluster, running["pg_port"], [collection], items)
+    assert search_count(running["api_url"]) == n   # the stale item and its cached count gone

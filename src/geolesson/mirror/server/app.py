@@ -32,6 +32,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Mount, Route
@@ -92,21 +93,33 @@ class CountingFiles:
         path = scope["path"]
         key = path[len(FILES_PREFIX):].lstrip("/") if path.startswith(FILES_PREFIX) else path.lstrip("/")
         entry = None
+        started = False
         generation = self.generation
 
         async def counting_send(message):
-            nonlocal entry
-            if message["type"] == "http.response.start" and (message["status"] < 400):
-                entry = self.counts.setdefault(key, [0, 0])
-                entry[0] += 1
-            elif message["type"] == "http.response.start":
-                name = key if key in self.failed or len(self.failed) < MAX_FAILED_PATHS else OTHER_FAILED
-                self.failed[name] = self.failed.get(name, 0) + 1
+            nonlocal entry, started
+            if message["type"] == "http.response.start":
+                started = True
+                if message["status"] < 400:
+                    entry = self.counts.setdefault(key, [0, 0])
+                    entry[0] += 1
+                else:
+                    self._count_failed(key)
             elif message["type"] == "http.response.body" and entry is not None and generation == self.generation:
                 entry[1] += len(message.get("body", b""))
             await send(message)
 
-        await self.app(scope, receive, counting_send)
+        try:
+            await self.app(scope, receive, counting_send)
+        except HTTPException:
+            # StaticFiles raises its 404 for the app around it to answer: count it here
+            if not started:
+                self._count_failed(key)
+            raise
+
+    def _count_failed(self, key: str) -> None:
+        name = key if key in self.failed or len(self.failed) < MAX_FAILED_PATHS else OTHER_FAILED
+        self.failed[name] = self.failed.get(name, 0) + 1
 
     def reset(self) -> None:
         self.counts = {}
