@@ -39,3 +39,15 @@ def test_pages_need_no_internet(built_book):
         external = re.findall(r"<script[^>]+src=\"(https?://[^\"]+)\"", html)
         external += re.findall(r"<link[^>]+href=\"(https?://[^\"]+\.(?:css|js))\"", html)
         assert not external, (page, external)
+
+
+@pytest.mark.book
+@pytest.mark.parametrize("chapter", CHAPTERS)
+def test_numbers_in_prose_read_as_numbers(built_book, chapter):
+    """A value an {eval} role puts into a sentence shows as a reader writes it: 36, not
+    np.int64(36) (numpy 2 scalars' repr) or array(36)."""
+    html = (built_book / f"{chapter}.html").read_text()
+    values = re.findall(r'<span class="output text_plain">(.*?)</span>', html, re.S)
+    assert values, "no computed value in the prose"
+    raw = [v for v in values if re.search(r"\b(?:np\.\w+|array)\(", v)]
+    assert not raw, raw
