@@ -1,4 +1,5 @@
-"""The Sentinel-1 simulation: deterministic, position-anchored, and physically plausible where chapter 6 relies on it."""
+"""The Sentinel-1 simulation: deterministic, position-anchored, and physically plausible where
+chapter 6 relies on it."""
 
 from __future__ import annotations
 
@@ -197,7 +198,8 @@ def test_swath_edge_nodata_only_on_the_listed_dates(world, scene, scenario):
 
 def test_round_mantissa_keeps_8_bits():
     rng = np.random.default_rng(1)
-    a = rng.gamma(4.4, 1 / 4.4, 100_000).astype("float32") * np.float32(10.0) ** rng.uniform(-4, 1, 100_000).astype("float32")
+    decades = np.float32(10.0) ** rng.uniform(-4, 1, 100_000).astype("float32")
+    a = rng.gamma(4.4, 1 / 4.4, 100_000).astype("float32") * decades
     r = round_mantissa(a)
     assert np.abs(r / a - 1).max() <= 2.0**-9
     assert ((r.view(np.uint32) & np.uint32(0x7FFF)) == 0).all()
@@ -232,7 +234,8 @@ def test_two_sentinel1_builds_are_byte_identical(tmp_path, monkeypatch):
 
     root = tmp_path / "checkout"
     (root / "data").mkdir(parents=True)
-    (root / "data" / "tokyo_landcover_true.geojson").write_bytes((data_dir() / "tokyo_landcover_true.geojson").read_bytes())
+    labels = "tokyo_landcover_true.geojson"
+    (root / "data" / labels).write_bytes((data_dir() / labels).read_bytes())
     (root / "data" / "mirror_scenario.toml").write_text(TINY_S1)
     monkeypatch.setenv("GEOLESSON_ROOT", str(root))
     n1, first = build_sentinel1(tmp_path / "a", 1, log=lambda *_: None)

@@ -22,6 +22,7 @@ from pyproj import Transformer
 from geolesson.mirror.sentinel1.scenario import PIXEL_SPACING, Pass, S1Scenario
 from geolesson.mirror.sentinel1.simulation import LOOKS, NODATA
 from geolesson.mirror.stac import COG, LICENSE_ID, LICENSE_LINK, iso  # simulated data: the book's licence
+
 GRD_COLLECTION = "sentinel-1-grd"
 STAC_EXTENSIONS = [
     "https://stac-extensions.github.io/sar/v1.0.0/schema.json",
@@ -52,10 +53,13 @@ PREVIEW_RESCALE = ((0.0, 0.8), (0.0, 1.0), (0.0, 1.0))
 
 
 def raster_band() -> dict:
+    """The ``raster:bands`` entry of a gamma0 asset: float32, nodata :data:`NODATA`, 10 m, no scale or offset."""
     return {"nodata": NODATA, "data_type": "float32", "spatial_resolution": PIXEL_SPACING}
 
 
 def data_asset(pol: str) -> dict:
+    """The STAC asset (without href) of polarization ``pol`` (``"vv"`` or ``"vh"``) as Planetary
+    Computer writes it, labelled SIMULATED; KeyError for another polarization."""
     title, tx, rx = POL_INFO[pol]
     return {
         "type": COG, "roles": ["data"], "title": title,
@@ -72,6 +76,8 @@ def pc_time(t: dt.datetime) -> str:
 
 
 def datatake(p: Pass) -> int:
+    """The datatake id of a pass (an integer; ``grd_id`` writes it in hex): numbered on from a real
+    one, two per orbit, one per area."""
     return REFERENCE_DATATAKE + DATATAKES_PER_ORBIT * (p.absolute_orbit - 53498) + p.area.index
 
 
@@ -83,6 +89,7 @@ def grd_id(p: Pass) -> str:
 
 
 def item_id(p: Pass) -> str:
+    """Planetary Computer's item id: the GRD product's name with ``_rtc``."""
     return f"{grd_id(p)}_rtc"
 
 
@@ -125,7 +132,8 @@ def item_dict(scenario: S1Scenario, p: Pass, footprint_utm: shapely.Polygon, fil
     assets["rendered_preview"] = {
         "title": "Rendered preview", "rel": "preview", "href": paths["rendered_preview"],
         "roles": ["overview"], "type": "image/png",
-        "description": "Planetary Computer's default rendering of VV and VH, prerendered as a PNG (the mirror has no tiler).",
+        "description": ("Planetary Computer's default rendering of VV and VH, prerendered as a PNG "
+                        "(the mirror has no tiler)."),
     }
     x0, y0, x1, y1 = a.bounds()
     properties = {
@@ -187,7 +195,8 @@ def collection_dict(scenario: S1Scenario) -> dict:
     """The ``sentinel-1-rtc`` collection: Planetary Computer's template, labelled SIMULATED."""
     boxes = []
     for a in scenario.areas:
-        boxes.append([round(v, 6) for v in Transformer.from_crs(a.epsg, 4326, always_xy=True).transform_bounds(*a.bounds())])
+        to_ll = Transformer.from_crs(a.epsg, 4326, always_xy=True)
+        boxes.append([round(v, 6) for v in to_ll.transform_bounds(*a.bounds())])
     union = [min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes), max(b[3] for b in boxes)]
     first = min(p.start for p in scenario.passes)
     last = max(p.end for p in scenario.passes)

@@ -64,14 +64,17 @@ class Area:
     swath_edge: tuple[int, ...]  # pass indices (date order) whose scene the swath edge crosses
 
     def transform(self) -> Affine:
+        """The area's north-up affine transform at :data:`PIXEL_SPACING` metres (UTM, EPSG ``epsg``)."""
         return Affine(PIXEL_SPACING, 0.0, self.x_min, 0.0, -PIXEL_SPACING, self.y_max)
 
     def bounds(self) -> tuple[float, float, float, float]:
+        """``(left, bottom, right, top)`` of the area in metres of its UTM CRS."""
         return (self.x_min, self.y_max - self.height * PIXEL_SPACING,
                 self.x_min + self.width * PIXEL_SPACING, self.y_max)
 
     @property
     def utm_zone(self) -> int:
+        """The UTM zone number of the area's CRS (EPSG 326xx)."""
         return self.epsg % 100
 
 
@@ -95,11 +98,14 @@ class Pass:
 
     @property
     def relative_orbit(self) -> int:
+        """Sentinel-1A's relative orbit (1-175) of this pass."""
         return relative_orbit(self.absolute_orbit)
 
 
 @dataclass(frozen=True)
 class S1Scenario:
+    """The Sentinel-1 scenario as :func:`load_s1_scenario` reads it from the scenario file: the
+    areas (each in its own UTM CRS), every pass of each, and the leaf-out interval."""
     seed: int
     collection: str
     areas: tuple[Area, ...]
@@ -107,6 +113,7 @@ class S1Scenario:
     leaf_out: tuple[dt.date, dt.date]
 
     def passes_of(self, area: Area) -> tuple[Pass, ...]:
+        """The passes over ``area``, in date order."""
         return tuple(p for p in self.passes if p.area == area)
 
 
@@ -141,8 +148,10 @@ def load_s1_scenario(path: Path | None = None) -> S1Scenario | None:
         n_passes = n_per_track * len(a["tracks"])
         edges = tuple(int(k) for k in a.get("swath_edge", ()))
         if any(not 0 <= k < n_passes for k in edges):
-            raise ValueError(f"sentinel1 area {a['name']}: swath_edge {list(edges)} must be pass indices 0..{n_passes - 1}")
-        area = Area(i, a["name"], int(a["epsg"]), float(x_min), float(y_max), int(width), int(height), a["labels"], edges)
+            raise ValueError(f"sentinel1 area {a['name']}: swath_edge {list(edges)} "
+                             f"must be pass indices 0..{n_passes - 1}")
+        area = Area(i, a["name"], int(a["epsg"]), float(x_min), float(y_max), int(width), int(height),
+                    a["labels"], edges)
         areas.append(area)
         latitude = _area_latitude(area.epsg, area.bounds())
         raw = []

@@ -146,9 +146,12 @@ class AreaSurface:
         return self.area.utm_zone * 1000 + k
 
     def smooth(self, k: int, spacing: float) -> np.ndarray:
+        """(H, W) float32 unit-variance smooth noise (:func:`~geolesson.mirror.noise.value_noise`),
+        features ``spacing`` pixels apart, seeded by noise key ``k`` of this zone."""
         return value_noise(self.scenario.seed, self.key(k), self.rows, self.cols, spacing)
 
     def white(self, k: int) -> np.ndarray:
+        """(H, W) float32 standard normal noise, one value per pixel, seeded by noise key ``k`` of this zone."""
         return white_noise(self.scenario.seed, self.key(k), self.rows, self.cols)
 
     @cached_property
@@ -182,6 +185,7 @@ class S1World:
         self._surfaces: dict[Area, AreaSurface] = {}
 
     def surface_of(self, area: Area) -> AreaSurface:
+        """The static surface of ``area``, made on first use and kept."""
         if area not in self._surfaces:
             self._surfaces[area] = AreaSurface(self.scenario, area)
         return self._surfaces[area]

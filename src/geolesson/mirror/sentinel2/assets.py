@@ -73,10 +73,12 @@ class Asset:
 
     @property
     def simulated(self) -> bool:
+        """Whether the mirror simulates this asset's values (``SIMULATED``); if not, it is a placeholder."""
         return self.key in SIMULATED
 
     @property
     def is_jp2(self) -> bool:
+        """Whether this is a JPEG 2000 twin (``<key>-jp2``, media type ``image/jp2``)."""
         return self.media_type == JP2
 
 

@@ -43,6 +43,7 @@ class SwathEdge:
     slope: float  # metres east per metre south
 
     def x_at(self, y: np.ndarray) -> np.ndarray:
+        """The edge's easting (metres) at northings ``y`` (metres, any shape); no data west of it."""
         return self.x_top + self.slope * (self.y_top - y)
 
 

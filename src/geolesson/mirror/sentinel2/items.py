@@ -33,6 +33,9 @@ def asset_grid(tile: Tile, resolution: float) -> tuple[list[int], list[float]]:
 
 
 def collection_dict(scenario: Scenario) -> dict:
+    """The ``sentinel-2-l2a`` collection as a STAC dict in Earth Search v1's schema: its spatial
+    extent the WGS84 bounds of the scenario's whole MGRS tiles, its temporal extent the calendar's
+    first to last overpass, ``item_assets`` from the 35 asset keys (:data:`ASSETS`)."""
     to_ll = Transformer.from_crs(scenario.epsg, 4326, always_xy=True)
     bbox = list(to_ll.transform_bounds(*scenario.region))
     first, last = scenario.acquisitions[0].datetime, scenario.acquisitions[-1].datetime

@@ -44,6 +44,9 @@ def satellite(acq: Acquisition) -> str:
 
 
 def relative_orbit(platform: str, absolute: int) -> int:
+    """The relative orbit (1-143) of absolute orbit ``absolute`` of ``platform`` (``"sentinel-2a"``
+    or ``"sentinel-2b"``): ``(absolute - offset) % 143 + 1``, the offsets read from real items (above).
+    KeyError for another platform."""
     return (absolute - _ORBIT_ANCHORS[platform][2]) % ORBITS_PER_CYCLE + 1
 
 
@@ -59,6 +62,7 @@ def absolute_orbit(platform: str, when: dt.datetime, relative: int) -> int:
 
 
 def item_id(acq: Acquisition, tile: Tile) -> str:
+    """Earth Search's item id: ``S2A_35SNA_20230827_0_L2A`` (satellite, MGRS tile, UTC sensing date, sequence 0)."""
     return f"S{satellite(acq)}_{tile.mgrs}_{acq.datetime:%Y%m%d}_0_L2A"
 
 
@@ -77,6 +81,8 @@ def jp2_path(acq: Acquisition, tile: Tile) -> str:
 
 
 def generation_time(scenario: Scenario, acq: Acquisition) -> dt.datetime:
+    """When ESA generated the L2A product (UTC): the datatake's start plus the scenario's
+    ``generation_after``; the ``<generation>`` field of the ids and ``s2:generation_time``."""
     return acq.datatake_start + scenario.generation_after
 
 

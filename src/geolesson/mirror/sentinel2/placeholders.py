@@ -59,6 +59,10 @@ def _encoded(driver: str, shape: tuple[int, int], count: int, dtype: str, transf
 
 
 def write_raster(path: Path, asset: Asset, tile: Tile, epsg: int) -> None:
+    """Write the placeholder file of raster ``asset`` at ``path``: a COG (a JPEG 2000 file for a
+    ``-jp2`` asset) of the asset's bands and dtype on ``tile``'s grid at the asset's resolution, in
+    EPSG ``epsg``, every pixel nodata, tagged ``PLACEHOLDER``. Written beside ``path`` and renamed
+    into place, so a half-written file never has the final name."""
     shape, transform = asset_grid(tile, asset.resolution)
     driver = "JP2OpenJPEG" if asset.is_jp2 else "COG"
     path.parent.mkdir(parents=True, exist_ok=True)

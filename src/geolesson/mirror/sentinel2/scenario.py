@@ -40,24 +40,31 @@ class Tile:
 
     @property
     def is_full(self) -> bool:
+        """Whether this is the whole 10980 x 10980 px MGRS tile rather than a crop of it."""
         return (self.width, self.height) == (MGRS_TILE_PX, MGRS_TILE_PX)
 
     @property
     def utm_zone(self) -> int:
+        """The MGRS tile's UTM zone number (``35`` for ``35SNA``)."""
         return int(self.mgrs[:2])
 
     @property
     def latitude_band(self) -> str:
+        """The MGRS latitude band letter (``"S"`` for ``35SNA``)."""
         return self.mgrs[2]
 
     @property
     def grid_square(self) -> str:
+        """The MGRS 100 km grid square (``"NA"`` for ``35SNA``)."""
         return self.mgrs[3:]
 
     def transform(self, resolution: float = GSD) -> Affine:
+        """The crop's north-up affine transform at ``resolution`` metres per pixel, in the
+        scenario's UTM CRS, from its upper-left corner (``x_min``, ``y_max``)."""
         return Affine(resolution, 0.0, self.x_min, 0.0, -resolution, self.y_max)
 
     def bounds(self) -> tuple[float, float, float, float]:
+        """``(left, bottom, right, top)`` of the crop in metres of the scenario's UTM CRS (10 m grid)."""
         return (self.x_min, self.y_max - self.height * GSD, self.x_min + self.width * GSD, self.y_max)
 
 
@@ -108,6 +115,10 @@ class Fields:
 
 @dataclass(frozen=True)
 class Scenario:
+    """The Sentinel-2 scenario as :func:`load_scenario` reads it from ``data/mirror_scenario.toml``:
+    the tiles (UTM, EPSG ``epsg``), the calendar (``acquisitions``, in time order), Earth Search's
+    relative orbit and processing baseline, the swath edges, and the simulated fire and fields.
+    Date lists of the file become indices into ``acquisitions``."""
     seed: int
     collection: str
     epsg: int

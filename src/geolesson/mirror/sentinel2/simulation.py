@@ -192,9 +192,13 @@ class TileSurface:
         return self._island_part == "all"
 
     def noise(self, key: int, spacing: float) -> np.ndarray:
+        """Seeded fractal noise (:func:`~geolesson.mirror.noise.fractal_noise`) on this strip's
+        pixels: (rows, cols) float32, unit variance, features ``spacing`` pixels apart; the same ``key``
+        gives the same field on every strip and date."""
         return fractal_noise(self.scenario.seed, key, self.rows, self.cols, spacing)
 
     def rasterize(self, geom: shapely.Geometry) -> np.ndarray:
+        """(rows, cols) bool: the strip's pixels whose centres lie in ``geom`` (scenario CRS, metres)."""
         transform = self.transform @ rasterio.Affine.translation(0, self.row_start)
         return rasterio.features.rasterize([geom], out_shape=self.shape, transform=transform, dtype="uint8") == 1
 
@@ -215,6 +219,7 @@ class TileSurface:
 
     @cached_property
     def land(self) -> np.ndarray:
+        """(rows, cols) bool: the strip's land pixels (Rhodes only: the rest of a tile is sea)."""
         if not self._all_island:
             return self._sea_and("land", False, "bool")
         return self.rasterize(read_polygon("rhodes_island", self.scenario.epsg))
@@ -334,6 +339,8 @@ class World:
             yield start, self.scene(acq, tile, (start, min(tile.height, start + strip_rows)))
 
     def rng(self, *key: int) -> np.random.Generator:
+        """A NumPy generator seeded by the scenario's seed and the integers ``key``: the same key
+        gives the same draws in every build and process."""
         return np.random.default_rng([self.scenario.seed, *key])
 
     def dryness(self, when: dt.datetime) -> float:

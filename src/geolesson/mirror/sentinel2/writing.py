@@ -63,6 +63,8 @@ class StagedCog:
         self._dst.write(data, window=Window(0, row, data.shape[2], data.shape[1]))
 
     def finish(self) -> None:
+        """Close the staging GeoTIFF, convert it with GDAL's COG driver into ``path`` (written
+        beside it and renamed into place) and delete the staging file."""
         self._dst.close()
         tmp = self.path.with_suffix(".tmp.tif")
         rasterio.shutil.copy(self.staging, tmp, driver="COG", **self.options)
@@ -70,6 +72,7 @@ class StagedCog:
         self.staging.unlink()
 
     def abandon(self) -> None:
+        """Close and delete the staging file without writing the COG (after an error)."""
         self._dst.close()
         self.staging.unlink(missing_ok=True)
 

@@ -7,8 +7,8 @@ every process of a mirror names its home on its command line, with the environme
 never on the command line).
 
 Routes:
-    ``/files/...``           COGs and thumbnails (Starlette ``StaticFiles``, read 1 MB at a time: 206 for Range requests;
-                             paths outside the root are refused).
+    ``/files/...``           COGs and thumbnails (Starlette ``StaticFiles``, read 1 MB at a time:
+                             206 for Range requests; paths outside the root are refused).
     ``/_mirror/health``      200 ``{"api": "ok", "database": "ok"}`` when a query through the API's
                              own connection pool answers; 503 with the database's error otherwise.
     ``/_mirror/stats``       requests and bytes sent per file since start or the last reset (JSON),
@@ -56,6 +56,8 @@ class ChunkedFiles(StaticFiles):
     """Starlette ``StaticFiles`` whose file responses read :data:`FILE_CHUNK_SIZE` at a time."""
 
     def file_response(self, *args, **kwargs):
+        """Starlette's file response (200, or 206 for a Range request), read in
+        :data:`FILE_CHUNK_SIZE` pieces."""
         response = super().file_response(*args, **kwargs)
         response.chunk_size = FILE_CHUNK_SIZE
         return response
@@ -122,11 +124,14 @@ class CountingFiles:
         self.failed[name] = self.failed.get(name, 0) + 1
 
     def reset(self) -> None:
+        """Zero the counters and count one more generation."""
         self.counts = {}
         self.failed = {}
         self.generation += 1
 
     def snapshot(self) -> dict:
+        """The counters as JSON: ``generation``, per file path ``requests`` and ``bytes``
+        (response-body bytes), and their ``total``."""
         files = {k: {"requests": r, "bytes": b} for k, (r, b) in sorted(self.counts.items())}
         return {
             "generation": self.generation,
@@ -139,6 +144,10 @@ class CountingFiles:
 
 
 def create_app() -> Starlette:
+    """The mirror's ASGI app (uvicorn ``--factory``): the STAC API (stac-fastapi-pgstac, reading
+    ``PGHOST PGPORT PGUSER PGPASSWORD PGDATABASE``) beside the counting COG file server under
+    :data:`FILES_PREFIX` serving ``GEOLESSON_FILES_ROOT``, and a health route. KeyError when
+    ``GEOLESSON_FILES_ROOT`` is not set."""
     from stac_fastapi.pgstac.app import instantiate_api
     from stac_fastapi.pgstac.config import Settings
 
@@ -146,8 +155,9 @@ def create_app() -> Starlette:
     files = CountingFiles(ChunkedFiles(directory=root, follow_symlink=False))
     settings = Settings(
         stac_fastapi_title="geolesson offline mirror (SIMULATED data)",
-        stac_fastapi_description=("A local STAC API over simulated Sentinel-2 L2A (Earth Search schema) and Sentinel-1 RTC "
-                                   "(Planetary Computer schema) scenes for the geolesson book."),
+        stac_fastapi_description=("A local STAC API over simulated Sentinel-2 L2A (Earth Search schema) "
+                                   "and Sentinel-1 RTC (Planetary Computer schema) scenes for the "
+                                   "geolesson book."),
     )
     api = instantiate_api(settings=settings)
     # stac-fastapi 7 announces sort as v1.1.0 only; pystac-client 0.9 looks for v1.0.x and warns

@@ -21,9 +21,9 @@ import os
 import pwd
 import secrets
 import shutil
-import time
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 
 from geolesson.mirror.layout import collection_files, inputs_digest
@@ -137,7 +137,8 @@ class Cluster:
         try:
             pwd.getpwnam(SUPERUSER)
         except KeyError:
-            subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", SUPERUSER], check=True)
+            subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin",
+                            SUPERUSER], check=True)
         return ["runuser", "-u", SUPERUSER, "--"]
 
     def _run(self, program: str, *args: str, timeout: float = 60) -> subprocess.CompletedProcess:
@@ -158,6 +159,7 @@ class Cluster:
 
     # -- lifecycle ---------------------------------------------------------------
     def initialised(self) -> bool:
+        """Whether ``initdb`` has made the cluster (its ``PG_VERSION`` file exists)."""
         return (self.pgdata / "PG_VERSION").exists()
 
     def _secured(self) -> bool:
@@ -227,11 +229,14 @@ class Cluster:
             return False
 
     def running(self) -> bool:
+        """Whether the cluster's postmaster runs (``pg_ctl status``; a dead, unreaped one does not)."""
         if not self.initialised() or self._zombie():  # pg_ctl counts a dead, unreaped postmaster as running
             return False
         return self._run("pg_ctl", "status", "-D", str(self.pgdata)).returncode == 0
 
     def start(self, port: int, log=print) -> None:
+        """Initialise the cluster where needed and start it on 127.0.0.1:``port``; MirrorError
+        with the server's log when it does not start."""
         self.init(log)
         self._prepare_dirs()
         options = (f"-c listen_addresses=127.0.0.1 -p {port} -c unix_socket_directories={self.socket_dir} "
@@ -254,6 +259,7 @@ class Cluster:
             time.sleep(0.5)
 
     def stop(self) -> None:
+        """Stop the cluster if it runs (fast shutdown); MirrorError if it does not stop."""
         if self.running():
             r = self._run("pg_ctl", "stop", "-D", str(self.pgdata), "-m", "fast", "-w", "-t", "30", timeout=60)
             if r.returncode:
@@ -268,6 +274,7 @@ class Cluster:
 
 
 def ensure_database(cluster: Cluster, port: int) -> None:
+    """Create the mirror's database in the running cluster on ``port`` if it is missing."""
     import psycopg
 
     with psycopg.connect(cluster.dsn(port, "postgres"), autocommit=True) as conn:
