@@ -3,16 +3,13 @@ same titles, roles, media types, eo:bands, raster:bands and gsd as a real item's
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import os
 from pathlib import Path
 
 import pytest
 
-from geolesson.mirror.sentinel2 import geometry
-from geolesson.mirror.sentinel2.items import item_dict
-from geolesson.mirror.sentinel2.scenario import GSD, load_scenario
+from geolesson.mirror.sentinel2.scenario import GSD
 from tests.fixtures import ROOT
 
 # A real Earth Search v1 item (pystac-client's test cassettes) in the reference data that CI
@@ -29,23 +26,10 @@ def _reference_item() -> dict:
     return json.loads(path.read_text())
 
 
-@pytest.fixture(scope="module")
-def scenario():
-    return load_scenario()
-
-
-def _item(scenario, day: str, crop: int = 0) -> tuple:
-    (acq,) = [a for a in scenario.acquisitions if a.datetime.date() == dt.date.fromisoformat(day)]
-    tile = scenario.tile_for(acq, scenario.tiles[crop])
-    item = item_dict(scenario, acq, tile, geometry.footprint(scenario, acq, tile), [0, 0, 0, 0, 1] + [0] * 7,
-                     base_url="")
-    return acq, tile, item
-
-
 @pytest.mark.parametrize("day, crop", [("2023-07-13", 0), ("2023-08-27", 0), ("2023-09-11", 1)])
-def test_items_carry_earth_search_s_35_assets_as_earth_search_declares_them(scenario, day, crop):
+def test_items_carry_earth_search_s_35_assets_as_earth_search_declares_them(scenario_item, day, crop):
     real = _reference_item()["assets"]
-    _, tile, item = _item(scenario, day, crop)
+    _, tile, item = scenario_item(day, crop)
     assert list(item["assets"]) == list(real) and len(real) == 35
     for key, want in real.items():
         got = item["assets"][key]

@@ -2,32 +2,16 @@
 
 from __future__ import annotations
 
-import datetime as dt
-
 import numpy as np
 import pytest
 import shapely
 
 from geolesson.mirror.sentinel2 import geometry
-from geolesson.mirror.sentinel2.items import item_dict
-from geolesson.mirror.sentinel2.scenario import GSD, load_scenario
+from geolesson.mirror.sentinel2.scenario import GSD
 
 
-@pytest.fixture(scope="module")
-def scenario():
-    return load_scenario()
-
-
-def _item(scenario, day: str, crop: int = 0) -> tuple:
-    (acq,) = [a for a in scenario.acquisitions if a.datetime.date() == dt.date.fromisoformat(day)]
-    tile = scenario.tile_for(acq, scenario.tiles[crop])
-    item = item_dict(scenario, acq, tile, geometry.footprint(scenario, acq, tile), [0, 0, 0, 0, 1] + [0] * 7,
-                     base_url="")
-    return acq, tile, item
-
-
-def test_the_real_swath_edge_cuts_the_north_west_corner_of_tile_35sna(scenario):
-    acq, tile, item = _item(scenario, "2023-08-27")
+def test_the_real_swath_edge_cuts_the_north_west_corner_of_tile_35sna(scenario, scenario_item):
+    acq, tile, item = scenario_item("2023-08-27")
     assert tile.is_full
     # every 10th row and column of the whole tile: Earth Search's item says 12.146 % nodata
     rows = geometry.nodata_mask(scenario, acq, tile)[::10, ::10]

@@ -32,11 +32,6 @@ REAL_27_AUGUST = {
 }
 
 
-@pytest.fixture(scope="module")
-def scenario():
-    return load_scenario()
-
-
 def test_the_calendar_alternates_sentinel_2b_and_2a_every_five_days(scenario):
     acqs = scenario.acquisitions
     days = [a.datetime.date() for a in acqs]

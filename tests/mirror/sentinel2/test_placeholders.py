@@ -8,7 +8,6 @@ import os
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-import pytest
 import rasterio
 import shapely
 
@@ -16,12 +15,7 @@ from geolesson.mirror.sentinel2 import naming
 from geolesson.mirror.sentinel2.assets import ASSETS, PLACEHOLDERS
 from geolesson.mirror.sentinel2.items import item_dict
 from geolesson.mirror.sentinel2.placeholders import write_placeholders
-from geolesson.mirror.sentinel2.scenario import Tile, load_scenario
-
-
-@pytest.fixture(scope="module")
-def scenario():
-    return load_scenario()
+from geolesson.mirror.sentinel2.scenario import Tile
 
 
 def test_placeholders_are_valid_files_of_the_declared_grid_and_type(scenario, tmp_path):

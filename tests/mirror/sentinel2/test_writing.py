@@ -7,13 +7,8 @@ import numpy as np
 import pytest
 
 from geolesson.mirror.sentinel2 import simulation
-from geolesson.mirror.sentinel2.scenario import GSD, Tile, load_scenario
+from geolesson.mirror.sentinel2.scenario import GSD, Tile
 from geolesson.mirror.sentinel2.writing import SceneWriter, write_scene
-
-
-@pytest.fixture(scope="module")
-def scenario():
-    return load_scenario()
 
 
 def _stacked(world, acq, tile, strip_rows):
