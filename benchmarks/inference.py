@@ -2,6 +2,8 @@
 
     .venv/bin/python benchmarks/inference.py [--runs 3] [--chip-rows N] [--chip 128] [--overlap 32]
                                              [--workers 1] [--output float32|uint8|mask]
+    .venv/bin/python benchmarks/inference.py --setup     # the peers' venvs, once
+    .venv/bin/python benchmarks/inference.py --peers [--runs 3] [--chip-rows N]
 
 Cases, each run in a fresh process (cold GDAL cache, own peak RSS), medians printed:
     read      ChipDataset + DataLoader (--workers worker processes) over an overlap_grid of
@@ -17,6 +19,9 @@ speed does not depend on what it learned. --chip-rows limits the grid to its fir
 rows (a band of the scene as wide as the item) for a quicker run; the stitcher's memory
 depends on the width, not the number of rows, so peak RSS is reported for 1/4 of the rows
 and for all of them (end2end-quarter vs end2end) to show it does not grow with the scene.
+--peers runs ours with the uniform window (a plain mean, which both peers can do) against
+Raster Vision 0.31 and geoai-py (benchmarks/inference_peers.py, in their own venvs) on the
+same scene, model, weights and chips, and compares the stitched probabilities pixel by pixel.
 Peak RSS is the whole process tree's (the process and its DataLoader workers, sampled every
 20 ms). Targets (issue 23): end2end >= 0.8 x min(read, forward) chips/s; peak RSS <= 1 GiB,
 flat from a quarter of the rows to all of them.
@@ -34,6 +39,7 @@ from pathlib import Path
 
 import cases  # benchmarks/cases.py: this folder is on sys.path when a script runs
 from cases import PeakRSS
+from peers import PeerVenv
 
 BANDS = ("red", "nir", "swir22")
 BATCH = 16
@@ -87,7 +93,7 @@ class TimedModel:
 
 
 def case_inference(case: str, chip: int, overlap: int, chip_rows: int | None, workers: int,
-                   output: str) -> dict:
+                   output: str, blend: str = "linear", keep: str | None = None) -> dict:
     """One stage over the item's overlap grid (in a fresh process)."""
     import torch
     from torch.utils.data import DataLoader
@@ -102,8 +108,8 @@ def case_inference(case: str, chip: int, overlap: int, chip_rows: int | None, wo
     if chip_rows is not None:
         rows = sorted(set(grid.row))[:chip_rows]
         grid = grid[grid.row.isin(rows)]
-    stats = batching.BandStatistics(BANDS, (0.06, 0.2, 0.12), (0.03, 0.08, 0.05),
-                                    (1, 1, 1), (False, False, False), 1)
+    stats = batching.BandStatistics(BANDS, STATS_MEAN, STATS_STD, (1, 1, 1),
+                                    (False, False, False), 1)
     dataset = batching.ChipDataset(grid, BANDS, items=[item], transform=batching.Normalize(stats, fill=0.0))
     net = burnnet()
     stages = {}
@@ -123,7 +129,8 @@ def case_inference(case: str, chip: int, overlap: int, chip_rows: int | None, wo
             with tempfile.TemporaryDirectory() as tmp:
                 done = stitching.write_cog(
                     glmodel.predict(timed, dataset, batch_size=BATCH, num_workers=workers),
-                    item, Path(tmp) / "prediction.tif", ramp=overlap, output=output)
+                    item, Path(keep or tmp) / "prediction.tif", ramp=overlap, output=output,
+                    blend=blend)
             seconds = done["seconds"]
             stages = {"read_wait": seconds["wait"] - timed.forward_seconds,
                       "forward": timed.forward_seconds,
@@ -134,6 +141,120 @@ def case_inference(case: str, chip: int, overlap: int, chip_rows: int | None, wo
 
 
 CASES = cases.collect(globals())
+STATS_MEAN, STATS_STD = (0.06, 0.2, 0.12), (0.03, 0.08, 0.05)
+PEERS = {"raster-vision": PeerVenv(".venv-inference-rv", "requirements-inference-rv.txt",
+                                   cpu_torch_only=True),
+         "geoai": PeerVenv(".venv-inference-geoai", "requirements-inference-geoai.txt",
+                           cpu_torch_only=True)}
+
+
+def peer_inputs(folder: Path, chip: int, overlap: int, chip_rows: int | None) -> tuple[str, dict]:
+    """The peers' inputs, written into ``folder``: a VRT of the item's three bands on the 10 m
+    grid (swir22 repeated 2 x 2 by nearest neighbour, as ChipDataset reads it) and the
+    network's weights, with the reading arithmetic the wrapped model applies. With
+    ``chip_rows``, the VRT is the band of the item those chip rows cover (as wide as it)."""
+    import torch
+
+    from geolesson.grid import ItemGrid
+    from geolesson.items import item_dict
+
+    item = item_dict(full_size_item())
+    grid = ItemGrid.from_item(item, "red")
+    height, width = grid.shape
+    t = grid.transform
+    if chip_rows is not None:
+        height = min(height, (chip_rows - 1) * (chip - overlap) + chip)
+    bands = []
+    for i, key in enumerate(BANDS, start=1):
+        asset = item["assets"][key]
+        h, w = asset["proj:shape"]
+        k = width // w  # 1 for 10 m bands, 2 for 20 m
+        h = height // k
+        bands.append(f"""  <VRTRasterBand dataType="UInt16" band="{i}">
+    <SimpleSource resampling="nearest">
+      <SourceFilename relativeToVRT="0">/vsicurl/{asset["href"]}</SourceFilename>
+      <SourceBand>1</SourceBand>
+      <SrcRect xOff="0" yOff="0" xSize="{w}" ySize="{h}"/>
+      <DstRect xOff="0" yOff="0" xSize="{width}" ySize="{height}"/>
+    </SimpleSource>
+  </VRTRasterBand>""")
+    vrt = folder / "scene.vrt"
+    vrt.write_text(f"""<VRTDataset rasterXSize="{width}" rasterYSize="{height}">
+  <SRS>EPSG:{grid.epsg}</SRS>
+  <GeoTransform>{t.c}, {t.a}, {t.b}, {t.f}, {t.d}, {t.e}</GeoTransform>
+{chr(10).join(bands)}
+</VRTDataset>
+""")
+    weights = folder / "burnnet.pt"
+    torch.save(burnnet().state_dict(), weights)
+    raster = [item["assets"][k]["raster:bands"][0] for k in BANDS]
+    model = {"weights": str(weights), "scale": [r["scale"] for r in raster],
+             "offset": [r["offset"] for r in raster], "mean": list(STATS_MEAN),
+             "std": list(STATS_STD), "nodata": float(raster[0]["nodata"])}
+    return str(vrt), model
+
+
+def agreement(ours: Path, theirs: Path, band: int, chip: int, overlap: int) -> dict:
+    """Pixel-by-pixel difference of two stitched probability rasters over the region both
+    cover with the same chips: a peer's sliding windows (no padding) stop at the last whole
+    stride, where overlap_grid adds one more chip aligned with the item's edge, so rows and
+    columns from the last whole stride's start on are left out."""
+    import numpy as np
+    import rasterio
+
+    with rasterio.open(ours) as a, rasterio.open(theirs) as b:
+        height, width = b.height, b.width  # a peer given a band of the item has its height
+        stride = chip - overlap
+        edge_r = ((height - chip) // stride) * stride
+        edge_c = ((width - chip) // stride) * stride
+        worst, within, total = 0.0, 0, 0
+        for r0 in range(0, edge_r, 1024):
+            window = rasterio.windows.Window(0, r0, edge_c, min(1024, edge_r - r0))
+            x, y = a.read(1, window=window), b.read(band, window=window).astype(np.float32)
+            diff = np.abs(x - y)
+            worst = max(worst, float(np.nanmax(diff)))
+            within += int((diff <= 1e-5).sum())
+            total += diff.size
+    return {"max_abs_diff": worst, "share_within_1e-5": within / total,
+            "compared": f"rows and columns [0, {edge_r}) x [0, {edge_c})"}
+
+
+def compare_peers(args) -> None:
+    """Ours (uniform blend, the peers' kind of averaging) against each peer on the same
+    scene, model and chips: medians of fresh processes, then the outputs' agreement."""
+    with tempfile.TemporaryDirectory(dir=Path(__file__).parent) as tmp:
+        tmp = Path(tmp)
+        vrt, model = peer_inputs(tmp, args.chip, args.overlap, args.chip_rows)
+        rows = {}
+        ours_dir = tmp / "ours"
+        ours_dir.mkdir()
+        runs = [cases.run(__file__, "inference", sys.executable, case="end2end", chip=args.chip,
+                          overlap=args.overlap, chip_rows=args.chip_rows, workers=args.workers,
+                          output="float32", blend="uniform", keep=str(ours_dir))
+                for _ in range(args.runs)]
+        rows["geolesson (uniform)"] = runs
+        outputs = {}
+        for name, venv in PEERS.items():
+            python = venv.existing("run benchmarks/inference.py --setup")
+            out = tmp / name
+            runs = [cases.run(Path(__file__).parent / "inference_peers.py", name.replace("-", "_"),
+                              python, vrt=vrt, out=str(out), chip=args.chip, overlap=args.overlap,
+                              workers=args.workers, model=model) for _ in range(args.runs)]
+            rows[name] = runs
+            outputs[name] = (Path(runs[-1]["scores"]), runs[-1]["band"])
+        med = {n: {k: statistics.median(r[k] for r in runs)
+                   for k in ("chips", "seconds", "chips_per_s", "peak_rss_mib")}
+               for n, runs in rows.items()}
+        ours = med["geolesson (uniform)"]
+        for n, r in med.items():
+            vs = "" if n.startswith("geolesson") else f"  ours / theirs {ours['chips_per_s'] / r['chips_per_s']:.2f}x"
+            print(f"{n:22s} {r['chips']:6.0f} chips {r['seconds']:7.1f} s {r['chips_per_s']:7.1f} chips/s "
+                  f"peak RSS {r['peak_rss_mib']:6.0f} MiB{vs}", flush=True)
+        for n, (path, band) in outputs.items():
+            print(f"agreement with {n}: "
+                  f"{agreement(ours_dir / 'prediction.tif', path, band, args.chip, args.overlap)}")
+
+
 
 
 def main() -> None:
@@ -146,9 +267,20 @@ def main() -> None:
                         help="DataLoader worker processes reading chips (read and end2end)")
     parser.add_argument("--output", default="float32", choices=("float32", "uint8", "mask"),
                         help="write_cog's output encoding")
+    parser.add_argument("--setup", action="store_true",
+                        help="make the peers' venvs (benchmarks/.venv-inference-*) and stop")
+    parser.add_argument("--peers", action="store_true",
+                        help="ours against Raster Vision on the same scene, model and chips")
     cases.add_arguments(parser)
     args = parser.parse_args()
     if cases.dispatch(args, CASES):
+        return
+    if args.setup:
+        for venv in PEERS.values():
+            venv.ensure()
+        return
+    if args.peers:
+        compare_peers(args)
         return
     timed = [InferenceCase(stage, stage, args.chip_rows) for stage in ("read", "forward", "end2end")]
     if args.chip_rows:
