@@ -8,6 +8,7 @@ import torch
 
 from geolesson import model as glmodel
 from geolesson.batching import BandStatistics, Normalize
+from tests.fixtures import assert_refused
 
 
 class TinyNet(torch.nn.Module):
@@ -128,3 +129,115 @@ def test_prediction_read_by_worker_processes_arrives_in_order_and_equal(determin
         np.testing.assert_array_equal(p, q)
     with pytest.raises(ValueError, match=r"num_workers must be an integer >= 0, not -1"):
         next(glmodel.predict(net, data, num_workers=-1))
+
+
+def _batch(mask, valid=None):
+    batch = {"mask": torch.tensor(mask)}
+    if valid is not None:
+        batch["valid"] = torch.tensor(valid)
+    return batch
+
+
+def _bce(mask, valid=None, pos_weight=None):
+    mask = np.asarray(mask)
+    logits = torch.zeros(1, 1, *mask.shape[1:])
+    return glmodel.masked_bce(logits, _batch(mask, valid), pos_weight)
+
+
+def _with_nan(n=8, value=float("nan")):
+    data = samples(n)
+    data[5]["image"][1, 3, 4] = value
+    return data
+
+
+def _nan_loss(logits, batch):
+    return logits.mean() * float("nan")
+
+
+class NotAModule:
+    def __call__(self, x):
+        return x
+
+
+def _fit(**kwargs):
+    torch.manual_seed(0)
+    args = {"model": TinyNet(), "train": samples(8), "epochs": 1, "seed": 0, "batch_size": 4, **kwargs}
+    return glmodel.fit(args.pop("model"), args.pop("train"), **args)
+
+
+def _saved(tmp_path, **config):
+    path = tmp_path / "net.pt"
+    glmodel.save_checkpoint(path, TinyNet(), STATS, **config)
+    return path
+
+
+# (id, call(tmp_path), expected, words the message must hold): one row per bad input
+BAD_INPUTS = [
+    ("mask-class-2", lambda t: _bce([[[0, 1], [2, 0]]]), ValueError, ["mask", "2", "0 and 1", "valid"]),
+    ("mask-ignore-index", lambda t: _bce([[[0, 1], [-1, 0]]]), ValueError, ["mask", "-1", "valid"]),
+    ("mask-half", lambda t: _bce([[[0.5, 1.0], [0.0, 0.0]]]), ValueError, ["mask", "0.5"]),
+    ("mask-missing", lambda t: glmodel.masked_bce(torch.zeros(1, 1, 2, 2), {}), ValueError, ["mask", "labels="]),
+    ("valid-shape", lambda t: _bce([[[0, 1], [1, 0]]], valid=[[True, False], [True, True]]),
+     ValueError, ["valid", "(2, 2)", "(1, 2, 2)"]),
+    ("valid-ints", lambda t: _bce([[[0, 1], [1, 0]]], valid=[[[1, 0], [2, 1]]]), ValueError, ["valid", "bool"]),
+    ("pos-weight-negative", lambda t: _bce([[[0, 1], [1, 0]]], pos_weight=-1), ValueError, ["pos_weight", "-1"]),
+    ("pos-weight-nan", lambda t: _bce([[[0, 1], [1, 0]]], pos_weight=float("nan")), ValueError, ["pos_weight", "nan"]),
+    ("logits-shape", lambda t: glmodel.masked_bce(torch.zeros(1, 2, 2), _batch([[[0, 1], [1, 0]]])),
+     ValueError, ["logits", "(1, 1, 2, 2)"]),
+    ("fit-nan-image", lambda t: _fit(train=_with_nan()), ValueError, ["image", "1 NaN", "c5", "Normalize", "fill"]),
+    ("fit-inf-image", lambda t: _fit(train=_with_nan(value=float("inf"))), ValueError, ["image", "infinite", "c5"]),
+    ("fit-nan-val-image", lambda t: _fit(val=_with_nan()), ValueError, ["image", "NaN", "c5"]),
+    ("fit-nan-loss", lambda t: _fit(loss_fn=_nan_loss), FloatingPointError,
+     ["loss", "nan", "epoch 1", "batch 1", "lr"]),
+    ("fit-lr-negative", lambda t: _fit(lr=-0.1), ValueError, ["lr", "-0.1"]),
+    ("fit-lr-str", lambda t: _fit(lr="0.01"), ValueError, ["lr", "'0.01'"]),
+    ("fit-lr-inf", lambda t: _fit(lr=float("inf")), ValueError, ["lr", "inf"]),
+    ("fit-train-none", lambda t: _fit(train=None), TypeError, ["train", "None"]),
+    ("fit-train-empty", lambda t: _fit(train=[]), ValueError, ["train", "empty"]),
+    ("fit-val-none-type", lambda t: _fit(val=5), TypeError, ["val", "5"]),
+    ("fit-model-not-module", lambda t: _fit(model=NotAModule()), TypeError, ["model", "torch.nn.Module", "NotAModule"]),
+    ("fit-loss-not-callable", lambda t: _fit(loss_fn="bce"), TypeError, ["loss_fn", "'bce'"]),
+    ("fit-epochs-zero", lambda t: _fit(epochs=0), ValueError, ["epochs", "0"]),
+    ("fit-batch-size-float", lambda t: _fit(batch_size=4.0), ValueError, ["batch_size", "4.0"]),
+    ("fit-no-mask", lambda t: _fit(train=[{k: v for k, v in s.items() if k != "mask"} for s in samples(4)]),
+     ValueError, ["mask", "labels="]),
+    ("predict-batch-size-zero", lambda t: list(glmodel.predict(TinyNet(), Rows(samples(2)), batch_size=0)),
+     ValueError, ["batch_size", "0"]),
+    ("predict-model-not-module", lambda t: list(glmodel.predict(NotAModule(), Rows(samples(2)))),
+     TypeError, ["model", "NotAModule"]),
+    ("predict-list", lambda t: list(glmodel.predict(TinyNet(), samples(2))), TypeError, ["dataset", "list"]),
+    ("save-config-class", lambda t: _saved(t, activation=torch.nn.ReLU), ValueError,
+     ["config", "'activation'", "ReLU", "int, float, str"]),
+    ("save-config-function", lambda t: _saved(t, init=len), ValueError, ["config", "'init'", "builtin_function"]),
+    ("save-config-nested", lambda t: _saved(t, layers={"a": object()}), ValueError, ["config", "'layers'", "object"]),
+    ("save-statistics-none", lambda t: glmodel.save_checkpoint(t / "n.pt", TinyNet(), None), TypeError,
+     ["statistics", "BandStatistics", "None"]),
+    ("save-model-not-module", lambda t: glmodel.save_checkpoint(t / "n.pt", NotAModule(), STATS), TypeError,
+     ["model", "NotAModule"]),
+    ("save-folder-missing", lambda t: glmodel.save_checkpoint(t / "no" / "n.pt", TinyNet(), STATS), FileNotFoundError,
+     ["path", "no"]),
+    ("load-build-not-callable", lambda t: glmodel.load_checkpoint(_saved(t), "TinyNet"), TypeError,
+     ["build", "'TinyNet'"]),
+    ("load-not-a-checkpoint",
+     lambda t: glmodel.load_checkpoint((t / "a.pt", (t / "a.pt").write_text("hello"))[0], TinyNet), ValueError,
+     ["a.pt", "not a geolesson checkpoint"]),
+    ("load-missing", lambda t: glmodel.load_checkpoint(t / "missing.pt", TinyNet), FileNotFoundError, ["missing.pt"]),
+    ("load-config-mismatch", lambda t: glmodel.load_checkpoint(_saved(t, bands=2, width=4, depth=3), TinyNet),
+     ValueError, ["build", "'depth'", "config"]),
+]
+
+
+@pytest.mark.parametrize("call, expected, words", [pytest.param(*c[1:], id=c[0]) for c in BAD_INPUTS])
+def test_bad_input_is_refused_naming_the_parameter_and_value(tmp_path, call, expected, words):
+    assert_refused(lambda: call(tmp_path), expected, words)
+
+
+def test_training_stops_before_a_non_finite_step_changes_the_weights():
+    """A NaN loss is caught before backward and step: the weights stay as they were."""
+    torch.manual_seed(0)
+    net = TinyNet()
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    with pytest.raises(FloatingPointError):
+        glmodel.fit(net, samples(8), epochs=1, seed=0, batch_size=4, loss_fn=_nan_loss)
+    for name, value in net.state_dict().items():
+        assert torch.equal(value, before[name]), name

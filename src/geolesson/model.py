@@ -24,7 +24,7 @@ import pandas as pd
 import torch
 from torch.utils.data import DataLoader
 
-from geolesson._checks import check_int
+from geolesson._checks import check_callable, check_int, check_number, check_path, finite_problem
 from geolesson.batching import BandStatistics, collate
 
 #: Version of the checkpoint layout written by :func:`save_checkpoint`.
@@ -39,31 +39,71 @@ def masked_bce(logits: torch.Tensor, batch: dict, pos_weight: float | None = Non
     ``pos_weight`` multiplies the loss of positive pixels (class imbalance; None: 1).
 
     Raises:
-        ValueError: the batch has no ``"mask"``, or the logits are not ``(B, 1, H, W)`` of it.
+        ValueError: the batch has no ``"mask"``; the mask holds a value other than 0 and 1
+            (an ignore index such as -1 or 255, a class 2: mark such pixels False in
+            ``"valid"`` instead, and set them to 0); ``"valid"`` is not a bool tensor of the
+            mask's shape; the logits are not ``(B, 1, H, W)`` of the mask; ``pos_weight``
+            not a finite number > 0.
     """
     if "mask" not in batch:
         raise ValueError("batch has no 'mask': build the dataset with labels= to train")
-    target = batch["mask"].float()
+    mask = batch["mask"]
+    values = torch.unique(mask)
+    odd = values[(values != 0) & (values != 1)]
+    if len(odd):
+        raise ValueError(f"batch['mask'] holds {odd[:5].tolist()}; binary cross-entropy needs the values 0 and 1 "
+                         "only. Mark pixels to leave out (an ignore index such as -1 or 255) False in "
+                         "batch['valid'] and give them 0, or map classes to 0/1 first")
+    target = mask.float()
     if logits.shape != (target.shape[0], 1, *target.shape[1:]):
         raise ValueError(f"logits have shape {tuple(logits.shape)}; expected "
                          f"{(target.shape[0], 1, *target.shape[1:])} (B, 1, H, W) of the mask")
-    weight = None if pos_weight is None else torch.tensor([float(pos_weight)])
+    valid = batch.get("valid")
+    if valid is not None and (valid.dtype != torch.bool or valid.shape != mask.shape):
+        raise ValueError(f"batch['valid'] must be a bool tensor of the mask's shape {tuple(mask.shape)}, "
+                         f"not {valid.dtype} of shape {tuple(valid.shape)}")
+    weight = None if pos_weight is None else torch.tensor([check_number("pos_weight", pos_weight, positive=True)])
     loss = torch.nn.functional.binary_cross_entropy_with_logits(
         logits[:, 0], target, reduction="none", pos_weight=weight)
-    valid = batch.get("valid")
     if valid is None:
         return loss.mean()
     valid = valid.float()
     return (loss * valid).sum() / valid.sum().clamp(min=1.0)
 
 
-def train_one_epoch(model, loader, optimizer, loss_fn=masked_bce) -> float:
-    """One pass over ``loader``: forward, loss, backward, step per batch; mean loss (float)."""
+def _check_finite_image(batch: dict, where: str) -> None:
+    image = batch["image"]
+    problem = finite_problem("image", image.numpy() if isinstance(image, torch.Tensor) else np.asarray(image))
+    if problem:
+        bad = ~torch.isfinite(torch.as_tensor(image)).flatten(1).all(dim=1)
+        ids = [batch["chip_id"][i] for i in torch.nonzero(bad).flatten().tolist()] if "chip_id" in batch else []
+        raise ValueError(f"{problem} ({where}{', chip(s) ' + str(ids[:5]) if ids else ''}): a network cannot "
+                         "learn from NaN or infinity; fill nodata with batching.Normalize(stats, fill=0.0) "
+                         "and mask it with the sample's 'valid'")
+
+
+def _check_finite_loss(loss: torch.Tensor, epoch: int, b: int, optimizer) -> None:
+    if not torch.isfinite(loss).all():
+        lr = optimizer.param_groups[0].get("lr")
+        raise FloatingPointError(f"the training loss is {float(loss)} at epoch {epoch}, batch {b} (its images "
+                                 f"are finite): training diverged; lower lr (now {lr}) or check loss_fn")
+
+
+def train_one_epoch(model, loader, optimizer, loss_fn=masked_bce, *, epoch: int = 1) -> float:
+    """One pass over ``loader``: forward, loss, backward, step per batch; mean loss (float).
+
+    Raises:
+        ValueError: a batch's image holds NaN or infinity (names the chips).
+        FloatingPointError: the loss of a batch is not finite; raised before its backward
+            pass and step, so the weights stay as the last finite step left them.
+    """
     model.train()
     total, n = 0.0, 0
-    for batch in loader:
+    for b, batch in enumerate(loader, 1):
+        _check_finite_image(batch, f"training batch {b} of epoch {epoch}")
         optimizer.zero_grad()
         loss = loss_fn(model(batch["image"]), batch)
+        _check_finite_loss(loss, epoch, b, optimizer)  # before backward: NaN never reaches the weights
         loss.backward()
         optimizer.step()
         total += float(loss.detach()) * len(batch["image"])
@@ -73,10 +113,15 @@ def train_one_epoch(model, loader, optimizer, loss_fn=masked_bce) -> float:
 
 @torch.no_grad()
 def evaluate_loss(model, loader, loss_fn=masked_bce) -> float:
-    """Mean loss over ``loader`` in evaluation mode, without gradients (float)."""
+    """Mean loss over ``loader`` in evaluation mode, without gradients (float).
+
+    Raises:
+        ValueError: a batch's image holds NaN or infinity (names the chips).
+    """
     model.eval()
     total, n = 0.0, 0
-    for batch in loader:
+    for b, batch in enumerate(loader, 1):
+        _check_finite_image(batch, f"validation batch {b}")
         total += float(loss_fn(model(batch["image"]), batch)) * len(batch["image"])
         n += len(batch["image"])
     return total / n
@@ -111,13 +156,26 @@ def fit(model, train: Any, val: Any = None, *, epochs: int, seed: int, batch_siz
         ``seconds`` (wall time of the epoch, validation included).
 
     Raises:
+        TypeError: ``model`` is not a ``torch.nn.Module``, ``train`` or ``val`` not a dataset,
+            ``loss_fn`` not callable.
         ValueError: ``epochs``, ``batch_size`` or ``seed`` not a positive int (>= 0 for
-            ``seed``), or ``train`` empty.
+            ``seed``), ``lr`` not a finite number > 0, ``train`` empty; a batch's image holds
+            NaN or infinity (names the chips; nothing learns from them).
+        FloatingPointError: the loss became NaN or infinite (names the epoch and batch); the
+            step that would have spread it into the weights is not taken.
     """
     import time
 
+    _check_module(model)
     for name, value, low in (("epochs", epochs, 1), ("batch_size", batch_size, 1), ("seed", seed, 0)):
         check_int(name, value, low)
+    lr = check_number("lr", lr, positive=True)
+    check_callable("loss_fn", loss_fn, "(logits, batch) -> scalar loss, e.g. model.masked_bce")
+    for name, data in (("train", train), ("val", val)):
+        is_dataset = hasattr(data, "__len__") and hasattr(data, "__getitem__")
+        if (data is not None or name == "train") and not is_dataset:
+            raise TypeError(f"{name} must be a map-style dataset (a ChipDataset or a list of its samples)"
+                            f"{' or None' if name == 'val' else ''}, not {data!r}"[:200])
     if len(train) == 0:
         raise ValueError("train is empty: nothing to train on")
     generator = torch.Generator().manual_seed(int(seed))
@@ -129,7 +187,7 @@ def fit(model, train: Any, val: Any = None, *, epochs: int, seed: int, batch_siz
     rows = []
     for epoch in range(1, epochs + 1):
         t0 = time.perf_counter()
-        train_loss = train_one_epoch(model, loader, optimizer, loss_fn)
+        train_loss = train_one_epoch(model, loader, optimizer, loss_fn, epoch=epoch)
         val_loss = float("nan") if val_loader is None else evaluate_loss(model, val_loader, loss_fn)
         rows.append({"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss,
                      "seconds": time.perf_counter() - t0})
@@ -157,9 +215,11 @@ def predict(model, dataset: Any, *, batch_size: int = 16,
             with the model; more compete with the model's threads.
 
     Raises:
-        TypeError: ``dataset`` has no ``rows()`` (not a ChipDataset).
+        TypeError: ``model`` is not a ``torch.nn.Module``; ``dataset`` has no ``rows()`` (not
+            a ChipDataset).
         ValueError: ``batch_size`` < 1 or ``num_workers`` < 0.
     """
+    _check_module(model)
     if not hasattr(dataset, "rows"):
         raise TypeError(f"dataset must be a ChipDataset (with rows()), not {type(dataset).__name__}")
     batch_size = check_int("batch_size", batch_size, 1)
@@ -181,7 +241,27 @@ def save_checkpoint(path: str | os.PathLike, model, statistics: BandStatistics, 
     ``torch.save`` of ``{"format", "state_dict", "statistics" (JSON text), "config"}``;
     ``config`` holds what is needed to rebuild the network (its constructor's keyword
     arguments: ints, floats, strings), e.g. ``bands=3, width=8``.
+
+    Raises:
+        TypeError: ``model`` is not a ``torch.nn.Module``, ``statistics`` not a
+            :class:`~geolesson.batching.BandStatistics`, ``path`` not a path.
+        ValueError: a ``config`` value is not a plain value (int, float, str, bool, None, or
+            lists and dicts of them): ``load_checkpoint`` could not read it back.
+        FileNotFoundError: the folder of ``path`` does not exist.
     """
+    path = check_path("path", path)
+    _check_module(model)
+    if not isinstance(statistics, BandStatistics):
+        raise TypeError(f"statistics must be the BandStatistics the model was trained with (band_statistics or "
+                        f"load_statistics give one), not {type(statistics).__name__}: {statistics!r}"[:300])
+    for key, value in config.items():
+        odd = _not_plain(value)
+        if odd is not None:
+            raise ValueError(f"config[{key!r}] = {value!r} holds a {type(odd).__name__} ({odd!r}); a checkpoint's "
+                             "config holds plain values only (int, float, str, bool, None, lists and dicts of "
+                             "them), which load_checkpoint reads back without running code"[:400])
+    if not path.parent.is_dir():
+        raise FileNotFoundError(f"path: the folder {path.parent} of {path} does not exist; make it first")
     torch.save({"format": CHECKPOINT_FORMAT, "state_dict": model.state_dict(),
                 "statistics": statistics.to_json(), "config": dict(config)}, os.fspath(path))
 
@@ -194,20 +274,51 @@ def load_checkpoint(path: str | os.PathLike, build: Callable[..., Any]):
     read with ``torch.load(weights_only=True)``: tensors and plain values only, no code.
 
     Raises:
+        TypeError: ``build`` is not callable, ``path`` not a path.
         FileNotFoundError: no file at ``path``.
-        ValueError: not a checkpoint of this layout (names the path and the format found).
+        ValueError: not a checkpoint of this layout (names the path and the format found);
+            ``build`` refuses the checkpoint's config (names both).
         RuntimeError: (from PyTorch) the weights do not fit the network ``build`` made.
     """
-    path = os.fspath(path)
+    path = os.fspath(check_path("path", path))
+    check_callable("build", build, "config -> network, e.g. the model's class")
     if not os.path.exists(path):
         raise FileNotFoundError(f"no checkpoint at {path}")
-    ckpt = torch.load(path, weights_only=True)
+    try:
+        ckpt = torch.load(path, weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - torch.load raises many kinds for a file that is not its own
+        first = str(exc).splitlines()[0][:200] if str(exc) else ""
+        raise ValueError(f"{path} is not a geolesson checkpoint of format {CHECKPOINT_FORMAT}: torch.load cannot "
+                         f"read it ({type(exc).__name__}: {first})") from None
     if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
         found = ckpt.get("format") if isinstance(ckpt, dict) else type(ckpt).__name__
         raise ValueError(f"{path} is not a geolesson checkpoint of format {CHECKPOINT_FORMAT} "
                          f"(found {found!r}); write it with save_checkpoint")
     config = dict(ckpt["config"])
-    model = build(**config)
+    try:
+        model = build(**config)
+    except TypeError as exc:
+        raise ValueError(f"build={getattr(build, '__name__', build)!r} does not take the checkpoint's config "
+                         f"{config}: {exc}") from None
     model.load_state_dict(ckpt["state_dict"], strict=True)
     model.eval()
     return model, BandStatistics.from_json(ckpt["statistics"]), config
+
+
+def _check_module(model: Any) -> None:
+    if not isinstance(model, torch.nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module (B, C, H, W) -> (B, 1, H, W), not "
+                        f"{type(model).__name__}: {model!r}"[:200])
+
+
+def _not_plain(value: Any) -> Any:
+    """None if ``value`` is plain data (int, float, str, bool, None, lists, tuples and str-keyed
+    dicts of them); else the first part that is not."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return None
+    if isinstance(value, (list, tuple)):
+        return next((odd for v in value if (odd := _not_plain(v)) is not None), None)
+    if isinstance(value, dict):
+        return next((odd for k, v in value.items()
+                     if (odd := (k if not isinstance(k, str) else _not_plain(v))) is not None), None)
+    return value
