@@ -8,7 +8,7 @@ import rasterio
 from rio_cogeo.cogeo import cog_validate
 
 from geolesson import stitching
-from tests.fixtures import METADATA_EPSG, METADATA_TRANSFORM, metadata_item
+from tests.fixtures import METADATA_EPSG, METADATA_TRANSFORM, assert_refused, metadata_item
 
 
 def scene(shape, channels=1, seed=0):
@@ -200,3 +200,78 @@ def test_write_cog_says_where_its_time_went(tmp_path):
     assert all(v >= 0 for v in seconds.values())
     parts = seconds["wait"] + seconds["stitch"] + seconds["write_wait"] + seconds["cog"]
     assert parts <= seconds["total"]
+
+
+def _grid(item):
+    return stitching.overlap_grid(item, chip_size=64, overlap=16).to_dict("records")
+
+
+def _after(method):
+    """A Stitcher on which ``method`` ("result" or "finish") was called, and a row to add."""
+    item = metadata_item((128, 128))
+    st = stitching.Stitcher(item)
+    getattr(st, method)()
+    return st, _grid(item)[0]
+
+
+def _write(tmp_path, path=None, **kwargs):
+    item = metadata_item((128, 128))
+    predictions = kwargs.pop("predictions", [(row, np.zeros((64, 64))) for row in _grid(item)])
+    return stitching.write_cog(predictions, item, tmp_path / "p.tif" if path is None else path, **kwargs)
+
+
+def _add(prediction, row_index=0):
+    item = metadata_item((128, 128))
+    stitching.Stitcher(item).add(_grid(item)[row_index], prediction)
+
+
+NAN_CHIP = np.where(np.eye(64, dtype=bool), np.nan, 0.5)
+
+# (id, call(tmp_path), expected, words the message must hold): one row per bad input
+BAD_INPUTS = [
+    ("hits-path-is-path", lambda t: _write(t, hits_path=t / "p.tif"), ValueError,
+     ["hits_path", "path", "p.tif", "differ"]),
+    ("hits-path-same-file", lambda t: _write(t, hits_path=t / "." / "p.tif"), ValueError, ["hits_path", "p.tif"]),
+    ("path-folder-missing", lambda t: _write(t, path=t / "no" / "such" / "p.tif"), FileNotFoundError,
+     ["path", "no/such"]),
+    ("hits-folder-missing", lambda t: _write(t, hits_path=t / "nope" / "h.tif"), FileNotFoundError,
+     ["hits_path", "nope"]),
+    ("path-is-folder", lambda t: _write(t, path=t), ValueError, ["path", "folder"]),
+    ("path-none", lambda t: _write(t, path=False), TypeError, ["path", "False"]),
+    ("predictions-none", lambda t: _write(t, predictions=None), TypeError, ["predictions", "None"]),
+    ("blocksize-100", lambda t: _write(t, blocksize=100), ValueError, ["blocksize", "100", "16"]),
+    ("gdal-cache-str", lambda t: _write(t, gdal_cache_mb="256"), ValueError, ["gdal_cache_mb", "'256'"]),
+    ("add-after-result", lambda t: (lambda st, row: st.add(row, np.zeros((64, 64))))(*_after("result")),
+     RuntimeError, ["add", "result()", "finished"]),
+    ("add-after-finish", lambda t: (lambda st, row: st.add(row, np.zeros((64, 64))))(*_after("finish")),
+     RuntimeError, ["add", "finish()"]),
+    ("prediction-nan", lambda t: _add(NAN_CHIP), ValueError, ["prediction", "64 NaN", "S2A_TEST", "finite"]),
+    ("prediction-inf", lambda t: _add(np.full((64, 64), np.inf)), ValueError, ["prediction", "infinite"]),
+    ("prediction-none", lambda t: _add(None), TypeError, ["prediction", "None"]),
+    ("prediction-strings", lambda t: _add(np.full((64, 64), "a")), TypeError, ["prediction", "<U1"]),
+    ("prediction-shape", lambda t: _add(np.zeros((1, 64, 60))), ValueError,
+     ["prediction", "(1, 64, 60)", "(1, 64, 64)"]),
+    ("sink-not-callable", lambda t: stitching.Stitcher(metadata_item((128, 128)), sink="file.tif"),
+     TypeError, ["sink", "'file.tif'"]),
+    ("channels-zero", lambda t: stitching.Stitcher(metadata_item((128, 128)), channels=0), ValueError,
+     ["channels", "0"]),
+    ("crop-negative", lambda t: stitching.Stitcher(metadata_item((128, 128)), crop=-1), ValueError, ["crop", "-1"]),
+    ("ramp-float", lambda t: stitching.Stitcher(metadata_item((128, 128)), ramp=1.5), ValueError, ["ramp", "1.5"]),
+    ("blend-unknown", lambda t: stitching.Stitcher(metadata_item((128, 128)), blend="hann"), ValueError,
+     ["blend", "'hann'"]),
+    ("item-none", lambda t: stitching.Stitcher(None), TypeError, ["item", "None"]),
+    ("weights-ramp-negative", lambda t: stitching.blend_weights(8, 8, -1), ValueError, ["ramp", "-1"]),
+]
+
+
+@pytest.mark.parametrize("call, expected, words", [pytest.param(*c[1:], id=c[0]) for c in BAD_INPUTS])
+def test_bad_input_is_refused_naming_the_parameter_and_value(tmp_path, call, expected, words):
+    assert_refused(lambda: call(tmp_path), expected, words)
+
+
+def test_a_refused_write_leaves_no_file(tmp_path):
+    """hits_path equal to path is refused before anything is written: the folder stays empty."""
+    item = metadata_item((128, 128))
+    with pytest.raises(ValueError):
+        stitching.write_cog(iter([]), item, tmp_path / "p.tif", hits_path=tmp_path / "p.tif")
+    assert list(tmp_path.iterdir()) == []

@@ -37,14 +37,14 @@ import os
 import tempfile
 import time
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from geolesson._checks import check_int
+from geolesson._checks import check_callable, check_int, check_path, finite_problem
 from geolesson.chips import overlap_grid  # noqa: F401  (the chapters call stitching.overlap_grid)
 from geolesson.chips.rows import row_field, row_get, row_window
 from geolesson.grid import ItemGrid
@@ -137,6 +137,10 @@ class Stitcher:
     def __init__(self, item: ItemLike, *, channels: int = 1, blend: str = "linear",
                  ramp: int | None = None, crop: int = 0, reference_asset: str | None = None,
                  sink=None):
+        if not isinstance(item, Mapping) and not hasattr(item, "assets"):
+            raise TypeError(f"item must be a STAC item (a pystac.Item or its dict), not {item!r}"[:200])
+        if sink is not None:
+            check_callable("sink", sink, "(row0, values, hits) -> None, or None to keep the result")
         self.grid = ItemGrid.from_item(item, reference_asset)
         self.item_id, self.epsg = self.grid.item_id, self.grid.epsg
         self.transform = self.grid.transform
@@ -162,6 +166,7 @@ class Stitcher:
         self.uncovered = 0
         self.chips = 0
         self.buffer_rows = 0   # the most rows held at once
+        self._finished_by: str | None = None  # "finish()", "result()" or "hits()" once the rows are handed on
 
     def _window(self, row: Any) -> tuple[int, int, int, int]:
         item_id = str(row_field(row, "item_id"))
@@ -184,8 +189,17 @@ class Stitcher:
             prediction: NumPy or torch ``(C, height, width)`` (or ``(height, width)`` for
                 one channel), any real dtype, e.g. probabilities.
         """
+        if self._finished_by is not None:
+            raise RuntimeError(f"add: this Stitcher is finished ({self._finished_by} was called and handed its "
+                               "rows on); no chip can be added after it: make a new Stitcher")
         r0, c0, h, w = self._window(row)
         p = prediction.detach().cpu().numpy() if hasattr(prediction, "detach") else np.asarray(prediction)
+        if p.dtype.kind not in "biuf":
+            raise TypeError("prediction must be a real-valued array (NumPy or torch), not "
+                            + (repr(prediction) if prediction is None else f"an array of dtype {p.dtype}"))
+        if problem := finite_problem("prediction", p):
+            raise ValueError(f"{problem} for chip {row_get(row, 'chip_id')!r} of item {self.item_id!r}: predictions "
+                             "must be finite (the stitched map keeps NaN for pixels no chip covered)")
         if p.ndim == 2 and self.channels == 1:
             p = p[None]
         if p.shape != (self.channels, h, w):
@@ -276,7 +290,9 @@ class Stitcher:
         self._top += n
 
     def finish(self) -> None:
-        """Hand on every remaining row (called by :meth:`result` and :func:`write_cog`)."""
+        """Hand on every remaining row (called by :meth:`result` and :func:`write_cog`);
+        :meth:`add` refuses chips afterwards."""
+        self._finished_by = self._finished_by or "finish()"
         self._flush(self.height)
 
     def result(self):
@@ -293,6 +309,7 @@ class Stitcher:
         if self._full is None:
             raise RuntimeError("this Stitcher streams its rows into a sink; result() needs "
                                "Stitcher(..., sink=None)")
+        self._finished_by = self._finished_by or "result()"
         self.finish()
         coords = self.grid.coords()
         da = xr.DataArray(self._full, dims=("band", "y", "x"),
@@ -308,6 +325,7 @@ class Stitcher:
 
         if self._full_hits is None:
             raise RuntimeError("this Stitcher streams its rows into a sink; hits() needs sink=None")
+        self._finished_by = self._finished_by or "hits()"
         self.finish()
         da = xr.DataArray(self._full_hits, dims=("y", "x"), coords=self.grid.coords(), name="hits")
         return da.rio.write_crs(f"EPSG:{self.epsg}").rio.write_transform(self.transform)
@@ -414,7 +432,11 @@ def write_cog(predictions: Iterable[tuple[Any, Any]], item: ItemLike, path: str 
 
     Raises:
         as :class:`Stitcher` and :func:`encode`; ``ValueError`` for a ``blocksize`` that is
-        not a positive multiple of 16, or ``hits_path`` equal to ``path``.
+        not a positive multiple of 16, a ``gdal_cache_mb`` < 1, a ``path`` that is a folder,
+        or a ``hits_path`` that is the same file as ``path``; ``FileNotFoundError`` for a
+        folder of ``path`` or ``hits_path`` that does not exist; ``TypeError`` for
+        ``predictions`` that are not iterable or a path that is not one. All are checked
+        before anything is written.
     """
     import rasterio
     from rasterio.shutil import copy as copy_dataset
@@ -426,10 +448,16 @@ def write_cog(predictions: Iterable[tuple[Any, Any]], item: ItemLike, path: str 
         raise ValueError(f"blocksize must be a multiple of 16 (TIFF tiles), not {blocksize}")
     if output not in OUTPUTS:
         raise ValueError(f"output must be one of {list(OUTPUTS)}, not {output!r}")
-    path = Path(path)
-    if hits_path is not None and Path(hits_path).resolve() == path.resolve():
-        raise ValueError(f"hits_path: {hits_path} is the prediction's path too; give the hit "
-                         "counts a file of their own")
+    gdal_cache_mb = check_int("gdal_cache_mb", gdal_cache_mb, 1)
+    if not isinstance(predictions, Iterable):
+        raise TypeError(f"predictions must be an iterable of (row, prediction) pairs, e.g. model.predict(...), "
+                        f"not {predictions!r}"[:200])
+    path = _output_path("path", path)
+    if hits_path is not None:
+        hits_path = _output_path("hits_path", hits_path)
+        if os.path.realpath(hits_path) == os.path.realpath(path):
+            raise ValueError(f"hits_path: {hits_path} is the prediction's path too; give the hit counts a file "
+                             "of their own (the paths must differ, or the counts overwrite the prediction)")
     seconds = dict.fromkeys(("wait", "stitch", "write", "write_wait", "cog"), 0.0)
     files = {}
 
@@ -519,3 +547,13 @@ def _translate_cog(copy_dataset, src: Path, dst: str | os.PathLike, blocksize: i
     copy_dataset(str(src), os.fspath(dst), driver="COG", COMPRESS="DEFLATE", PREDICTOR="YES",
                  BLOCKSIZE=blocksize, NUM_THREADS="ALL_CPUS", OVERVIEWS="AUTO",
                  OVERVIEW_RESAMPLING=resampling)
+
+
+def _output_path(name: str, value: Any) -> Path:
+    """``value`` as the path of a file to write: its folder must exist, and it is no folder."""
+    path = check_path(name, value)
+    if path.is_dir():
+        raise ValueError(f"{name} {path} is a folder; give the path of the .tif file to write")
+    if not path.parent.is_dir():
+        raise FileNotFoundError(f"{name}: the folder {path.parent} of {path} does not exist; make it first")
+    return path
