@@ -100,6 +100,26 @@ def confusion(predicted: Any, truth: Any, valid: Any = None) -> Confusion:
     return Confusion(tp, fp, fn, int(p.size) - tp - fp - fn)
 
 
+def _seams(name: str, value: Any) -> np.ndarray:
+    """Seam positions as int64, refusing anything that is not a flat list of whole numbers."""
+    if value is None or isinstance(value, (str, bytes)) or not hasattr(value, "__len__"):
+        raise TypeError(f"{name} must be a list of column/row indices (whole numbers), not {value!r}")
+    s = np.asarray(value)
+    if s.dtype == bool or (s.dtype == object and any(isinstance(v, bool) for v in s.ravel())):
+        raise TypeError(f"{name} must hold whole numbers, not bool: {value!r}")
+    if s.size == 0:
+        return np.zeros(0, dtype=np.int64)
+    if s.dtype.kind not in "iuf":
+        raise TypeError(f"{name} must hold whole numbers, not {value!r}")
+    if s.ndim != 1:
+        raise ValueError(f"{name} must be a flat (1-D) list of indices, not shape {s.shape}: {value!r}")
+    odd = s[~np.isfinite(s) | (s != np.round(s))] if s.dtype.kind == "f" else s[:0]
+    if odd.size:
+        raise ValueError(f"{name} must hold whole column/row indices (a seam lies between two pixels); "
+                         f"{odd[0].item()!r} in {value!r} is not one")
+    return s.astype(np.int64)
+
+
 def seam_contrast(image: Any, seams_x: Any, seams_y: Any = ()) -> float:
     """How much a stitched map jumps across chip boundaries, against how much it changes
     elsewhere: ``mean |step| across the seams / mean |step| between other neighbours``.
@@ -115,13 +135,20 @@ def seam_contrast(image: Any, seams_x: Any, seams_y: Any = ()) -> float:
         seams_x, seams_y: column / row indices in ``[1, width)`` / ``[1, height)``.
 
     Raises:
-        ValueError: ``image`` not 2-D, a seam outside the allowed range, no seam given, or
-            no finite step left to compare.
+        TypeError: ``image`` is not a numeric array; ``seams_x`` or ``seams_y`` is not a
+            sequence of whole numbers (None, a str, bools).
+        ValueError: ``image`` not 2-D, a seam that is not a whole number (1.5 is not a
+            column; 32.0 is), NaN, outside the allowed range, seams not a flat list, no seam
+            given, or no finite step left to compare.
     """
-    a = np.asarray(getattr(image, "values", image), dtype=np.float64)
+    a = np.asarray(getattr(image, "values", image))
+    if a.dtype.kind not in "biuf":
+        raise TypeError("image must be a numeric 2-D array (y, x), not "
+                        + (repr(image) if image is None else f"an array of dtype {a.dtype}"))
+    a = a.astype(np.float64)
     if a.ndim != 2:
         raise ValueError(f"image must be 2-D (y, x), not shape {a.shape}")
-    sx, sy = np.asarray(seams_x, dtype=int).ravel(), np.asarray(seams_y, dtype=int).ravel()
+    sx, sy = _seams("seams_x", seams_x), _seams("seams_y", seams_y)
     if sx.size + sy.size == 0:
         raise ValueError("seams_x and seams_y are both empty: give at least one seam")
     for name, s, n in (("seams_x", sx, a.shape[1]), ("seams_y", sy, a.shape[0])):
