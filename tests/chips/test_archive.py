@@ -19,7 +19,7 @@ import pandas as pd
 import pytest
 
 from geolesson import chips
-from tests.fixtures import OSAKA, ROOT, TOKYO, s1_scene, s2_scene
+from tests.fixtures import OSAKA, ROOT, TOKYO, assert_refused, s1_scene, s2_scene
 
 
 @pytest.fixture(scope="module")
@@ -248,3 +248,56 @@ def test_command_line_indexes_a_search_and_resumes(mirror, tmp_path):
     nothing = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=300)
     assert nothing.returncode == 2
     assert "matched no item" in nothing.stderr
+
+
+# (id, call(items, out), expected, words the message must hold): one row per bad input, each
+# refused before the out folder is made
+BAD_INPUTS = [
+    ("items-none", lambda it, out: chips.index_archive(None, out, workers=0), TypeError, ["items_or_search", "None"]),
+    ("items-str", lambda it, out: chips.index_archive("S2_0", out, workers=0), TypeError,
+     ["items_or_search", "'S2_0'"]),
+    ("items-empty", lambda it, out: chips.index_archive([], out, workers=0), ValueError, ["items_or_search", "empty"]),
+    ("items-twice", lambda it, out: chips.index_archive([it[0], it[0]], out, workers=0), ValueError,
+     ["more than once", "S2_0"]),
+    ("out-none", lambda it, out: chips.index_archive(it, None, workers=0), TypeError, ["out_dir", "None"]),
+    ("out-int", lambda it, out: chips.index_archive(it, 5, workers=0), TypeError, ["out_dir", "5"]),
+    ("out-empty", lambda it, out: chips.index_archive(it, "", workers=0), ValueError, ["out_dir", "''"]),
+    ("client-str", lambda it, out: chips.index_archive(it, out, client="tcp://127.0.0.1:8786"), TypeError,
+     ["client", "'tcp://127.0.0.1:8786'", "distributed.Client"]),
+    ("client-and-workers", lambda it, out: chips.index_archive(it, out, workers=2, client=object()), ValueError,
+     ["workers=2", "client", "both"]),
+    ("workers-negative", lambda it, out: chips.index_archive(it, out, workers=-1), ValueError, ["workers", "-1"]),
+    ("workers-bool", lambda it, out: chips.index_archive(it, out, workers=True), ValueError, ["workers", "True"]),
+    ("workers-float", lambda it, out: chips.index_archive(it, out, workers=2.0), ValueError, ["workers", "2.0"]),
+    ("chip-size-zero", lambda it, out: chips.index_archive(it, out, chip_size=0, workers=0), ValueError,
+     ["chip_size", "0"]),
+    ("chip-size-bool", lambda it, out: chips.index_archive(it, out, chip_size=True, workers=0), ValueError,
+     ["chip_size", "True"]),
+    ("chip-size-too-large", lambda it, out: chips.index_archive(it, out, chip_size=1024, workers=0), ValueError,
+     ["chip_size=1024", "S2_0"]),
+    ("max-nodata-nan", lambda it, out: chips.index_archive(it, out, max_nodata=float("nan"), workers=0), ValueError,
+     ["max_nodata", "nan"]),
+    ("max-cloud-2", lambda it, out: chips.index_archive(it, out, max_cloud=2, workers=0), ValueError,
+     ["max_cloud", "2"]),
+    ("partial-clip", lambda it, out: chips.index_archive(it, out, partial="clip", workers=0), ValueError,
+     ["partial", "'clip'"]),
+    ("statistics-unknown", lambda it, out: chips.index_archive(it, out, statistics="cloud", workers=0), ValueError,
+     ["statistics", "'cloud'"]),
+    ("cloud-classes-none", lambda it, out: chips.index_archive(it, out, cloud_classes=None, workers=0), TypeError,
+     ["cloud_classes", "None"]),
+    ("scl-asset-none", lambda it, out: chips.index_archive(it, out, scl_asset=None, workers=0), TypeError,
+     ["scl_asset", "None"]),
+    ("reference-asset-int", lambda it, out: chips.index_archive(it, out, reference_asset=3, workers=0), TypeError,
+     ["reference_asset", "3"]),
+    ("progress-str", lambda it, out: chips.index_archive(it, out, progress="no", workers=0), TypeError,
+     ["progress", "'no'"]),
+]
+
+
+@pytest.mark.parametrize("call, expected, words", [pytest.param(*c[1:], id=c[0]) for c in BAD_INPUTS])
+def test_bad_input_is_refused_naming_the_parameter_and_value(archive, tmp_path, monkeypatch, call, expected,
+                                                             words):
+    monkeypatch.chdir(tmp_path)  # out_dir="" once wrote item_id=... folders into the working directory
+    out = tmp_path / "idx"
+    assert_refused(lambda: call(archive, out), expected, words)
+    assert list(tmp_path.iterdir()) == []  # refused before anything was made, here or relative to it

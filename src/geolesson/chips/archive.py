@@ -31,6 +31,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
+from geolesson._checks import check_path
 from geolesson.chips.index import IndexSettings, index_plans, plan_index
 from geolesson.chips.storage import part_path
 from geolesson.indices import DEFAULT_CLOUD_CLASSES
@@ -160,7 +163,10 @@ def _search_items(items_or_search: ItemsLike) -> list[dict]:
             raise ValueError(f"the search {items_or_search.url_with_parameters()} matched no item: "
                              "there is nothing to index (check its collections, bbox, datetime)")
         return [item_dict(i) for i in found]
-    found = item_list(items_or_search)
+    try:
+        found = item_list(items_or_search)
+    except TypeError as exc:
+        raise TypeError(f"items_or_search: {exc} (or a pystac_client ItemSearch)") from None
     if not found:
         raise ValueError("items_or_search is empty: there is nothing to index. The usual cause "
                          "is a search that matched no item (check its collections, bbox, datetime)")
@@ -180,11 +186,14 @@ def _writable(out_dir: Path) -> Path:
 
 
 def _check_workers(workers: Any, client: Any) -> None:
-    if workers is None:
-        return
-    if client is not None:
+    if workers is not None and client is not None:
         raise ValueError(f"workers={workers!r} and client are both given: the client's "
                          "cluster decides its workers; pass one or the other")
+    if client is not None and not hasattr(client, "submit"):
+        raise TypeError(f"client must be a distributed.Client (connect with distributed.Client(address) first), "
+                        f"not {client!r}"[:200])
+    if workers is None:
+        return
     if isinstance(workers, bool) or not isinstance(workers, int) or not 0 <= workers <= 64:
         raise ValueError(f"workers must be an integer from 0 (serial, in this process) to 64, "
                          f"not {workers!r}")
@@ -232,15 +241,20 @@ def index_archive(items_or_search: ItemsLike, out_dir: str | os.PathLike, *, chi
 
     Raises:
         ValueError: before any task is submitted: no item to index (an empty search or
-            list); the same item id twice; ``out_dir`` cannot be created or written;
+            list); the same item id twice; ``out_dir`` empty or cannot be created or written;
             ``workers`` out of range or given with ``client``; an index setting that
             :func:`~geolesson.chips.chip_index` rejects, or a chip size an item cannot take
             (larger than its scene, not whole in its statistics band), naming the item.
-        TypeError: ``items_or_search`` is not a search, an item or items.
+        TypeError: ``items_or_search`` is not a search, an item or items; ``out_dir`` not a
+            path; ``client`` not a ``distributed.Client``; ``progress`` not a bool; an asset
+            key that is not a str, ``cloud_classes`` not class numbers.
     """
     st = IndexSettings.check(chip_size, partial, cloud_classes, max_nodata, max_cloud, statistics,
                              scl_asset, nodata_asset, reference_asset)
     _check_workers(workers, client)
+    if not isinstance(progress, (bool, np.bool_)):
+        raise TypeError(f"progress must be True or False, not {progress!r}")
+    out_dir = check_path("out_dir", out_dir)
     items = _search_items(items_or_search)
     ids = [item_id(d) for d in items]
     duplicates = sorted({i for i in ids if ids.count(i) > 1})
@@ -249,7 +263,7 @@ def index_archive(items_or_search: ItemsLike, out_dir: str | os.PathLike, *, chi
                          "each item gets one part, so pass each item once")
     for d in items:
         plan_index(d, st)  # metadata checks of every item before any work is submitted
-    out = _writable(Path(out_dir))
+    out = _writable(out_dir)
     for stale in out.glob("item_id=*/.part.parquet.*.tmp"):  # left by a killed run
         stale.unlink(missing_ok=True)
 

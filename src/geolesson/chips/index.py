@@ -77,6 +77,7 @@ class IndexSettings:
         Raises:
             ValueError: as :func:`~geolesson.chips.chip_index` documents for its arguments (names the one
                 that is wrong).
+            TypeError: ``cloud_classes`` not class numbers, an asset key not a str.
         """
         return _check_settings(cls, chip_size, partial, cloud_classes, max_nodata, max_cloud, statistics,
                                scl_asset, nodata_asset, reference_asset)
@@ -91,6 +92,14 @@ def _check_settings(cls, chip_size: Any, partial: Any, cloud_classes: Any, max_n
         raise ValueError(f"partial must be one of {_PARTIAL}, not {partial!r}")
     if statistics not in STATISTICS:
         raise ValueError(f"statistics must be one of {STATISTICS}, not {statistics!r}")
+    if isinstance(cloud_classes, bool) or not isinstance(cloud_classes, (int, np.integer, Iterable)) \
+            or isinstance(cloud_classes, (str, bytes)):
+        raise TypeError(f"cloud_classes must be SCL class numbers, e.g. (3, 8, 9, 10), not {cloud_classes!r}")
+    for name, value, optional in (("scl_asset", scl_asset, False), ("nodata_asset", nodata_asset, True),
+                                  ("reference_asset", reference_asset, True)):
+        if not (isinstance(value, str) and value) and not (optional and value is None):
+            raise TypeError(f"{name} must be an asset key (a non-empty str){' or None' if optional else ''}, "
+                            f"not {value!r}")
     classes = [cloud_classes] if isinstance(cloud_classes, (int, np.integer)) else list(cloud_classes)
     unknown = [c for c in classes if c not in SCL_CLASSES]
     if unknown:
@@ -334,7 +343,8 @@ def chip_index(items: ItemsLike, chip_size: int = 256, *, partial: str = "drop",
             without an EPSG code, in a CRS not in metres (geographic), or (``"nodata"``)
             without ``raster:bands`` nodata; the statistics band not aligned with or not
             covering the reference grid, or its file's size differs from ``proj:shape``.
-        TypeError: ``items`` is not an item or an iterable of items (e.g. ``None``).
+        TypeError: ``items`` is not an item or an iterable of items (e.g. ``None``);
+            ``cloud_classes`` not class numbers (e.g. None), an asset key not a str.
         OSError: the statistics file cannot be read (the message names its href).
     """
     st = IndexSettings.check(chip_size, partial, cloud_classes, max_nodata, max_cloud, statistics,
