@@ -61,3 +61,42 @@ def test_block_grid_draws_one_line_per_block_edge(tmp_path):
     assert len(shaded) == cog.blocks_touched(info, window) == 4
     assert "4×3 blocks" in ax.get_title()
     plt.close(fig)
+
+
+def _frame():
+    import geopandas as gpd
+    from shapely.geometry import box
+
+    return gpd.GeoDataFrame({"tile": ["a"]}, geometry=[box(0, 0, 1, 1)], crs="EPSG:4326")
+
+
+# (id, call(ax), expected, words the message must hold): one row per bad input
+BAD_INPUTS = [
+    ("footprints-none", lambda ax: plot.footprints(ax, None), TypeError, ["items", "None", "GeoDataFrame"]),
+    ("footprints-list", lambda ax: plot.footprints(ax, [1, 2]), TypeError, ["items", "list"]),
+    ("footprints-by", lambda ax: plot.footprints(ax, _frame(), by="mgrs"), ValueError, ["by", "'mgrs'", "tile"]),
+    ("footprints-aoi-str", lambda ax: plot.footprints(ax, _frame(), aoi="rhodes"), TypeError, ["aoi", "'rhodes'"]),
+    ("footprints-alpha", lambda ax: plot.footprints(ax, _frame(), alpha=2), ValueError, ["alpha", "2"]),
+    ("block-grid-none", lambda ax: plot.block_grid(ax, None), TypeError, ["info", "None", "CogInfo"]),
+    ("block-grid-window-tuple", lambda ax: plot.block_grid(ax, _info(), window=(0, 0, 5, 5)), TypeError,
+     ["window", "(0, 0, 5, 5)", "Window"]),
+]
+
+
+def _info():
+    from geolesson.cog import CogInfo
+
+    fields = {name: None for name in CogInfo.__dataclass_fields__}
+    fields.update(href="a.tif", height=100, width=100, block_shape=(64, 64), overviews=[], overview_shapes=[])
+    return CogInfo(**fields)
+
+
+@pytest.mark.parametrize("call, expected, words", [pytest.param(*c[1:], id=c[0]) for c in BAD_INPUTS])
+def test_bad_input_is_refused_naming_the_parameter_and_value(call, expected, words):
+    from tests.fixtures import assert_refused
+
+    ax = plt.figure().add_subplot()
+    try:
+        assert_refused(lambda: call(ax), expected, words)
+    finally:
+        plt.close("all")

@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
+from geolesson._checks import check_fraction
+
 if TYPE_CHECKING:  # pragma: no cover
     import geopandas as gpd
     from matplotlib.axes import Axes
@@ -102,10 +104,23 @@ def footprints(ax: "Axes", items: "gpd.GeoDataFrame", by: str | None = None,
 
     ``outline`` (e.g. a coastline) is drawn underneath in grey and ``aoi`` on top as a dashed
     line; all layers must share one CRS. Adds a legend with one entry per value of ``by``.
+
+    Raises:
+        TypeError: ``items``, ``aoi`` or ``outline`` is not a GeoDataFrame.
+        ValueError: ``by`` is not a column of ``items``; ``alpha`` not in [0, 1].
     """
+    import geopandas as gpd
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
 
+    for name, frame, optional in (("items", items, False), ("aoi", aoi, True), ("outline", outline, True)):
+        if not isinstance(frame, gpd.GeoDataFrame) and not (optional and frame is None):
+            raise TypeError(f"{name} must be a geopandas GeoDataFrame{' or None' if optional else ''} (e.g. "
+                            f"geopandas.GeoDataFrame.from_features(items) for items), not "
+                            f"{type(frame).__name__}: {frame!r}"[:200])
+    if alpha is None:
+        raise ValueError("alpha must be a fraction in [0, 1], not None")
+    check_fraction("alpha", alpha)
     if by is not None and by not in items.columns:
         raise ValueError(f"by={by!r} is not a column of items; its columns are: {', '.join(map(str, items.columns))}")
     handles = []
@@ -152,8 +167,22 @@ def block_grid(ax: "Axes", info: "CogInfo", level: int | None = None, window=Non
     ``image`` (an ``(H, W)`` or ``(H, W, 3)`` array) is drawn underneath, stretched to the
     level's pixel grid. ``window`` (a ``rasterio.windows.Window`` in full-resolution pixels)
     is outlined, and the blocks it touches at that level are shaded.
+
+    Raises:
+        TypeError: ``info`` is not a :class:`~geolesson.cog.CogInfo`; ``window`` not a
+            ``rasterio.windows.Window``.
+        ValueError: ``level`` is not an overview of the file.
     """
     from matplotlib.patches import Rectangle
+    from rasterio.windows import Window
+
+    from geolesson.cog import CogInfo
+
+    if not isinstance(info, CogInfo):
+        raise TypeError(f"info must be a CogInfo (geolesson.cog.inspect(href) gives one), not {info!r}"[:200])
+    if window is not None and not isinstance(window, Window):
+        raise TypeError(f"window must be a rasterio.windows.Window (Window(col_off, row_off, width, height)), "
+                        f"not {window!r}")
 
     if level is not None and not (isinstance(level, (int, np.integer)) and 0 <= level < len(info.overviews)):
         raise ValueError(f"level={level!r} is not an overview of {info.href}: use None (full resolution) or "
