@@ -146,7 +146,7 @@ def prose_words(line: str) -> int:
 def core_lines(text: str) -> set[int]:
     """Line numbers (1-based) of the core: after the front matter and the "at a glance"
     box, outside the exercises and the "Going further" sections (to the next heading of
-    the same or a higher level)."""
+    the same or a higher level) and outside instructor notes."""
     lines = text.splitlines()
     start = 0
     if lines and lines[0] == "---":
@@ -155,6 +155,10 @@ def core_lines(text: str) -> set[int]:
                    and "at a glance" in b.argument.lower()), None)
     if glance is not None:
         start = max(start, glance.line + len(glance.body) + 1)
+    # an instructor note is for the instructor, not taught: not core
+    notes = {i for b in blocks(text) if b.name == "admonition"
+             and b.argument.lower().startswith("instructor note")
+             for i in range(b.line, b.line + len(b.body) + 2)}
     core, skip_level = set(), None
     for i, s in enumerate(lines, 1):
         heading = re.match(r"^(#{1,6}) ", s)
@@ -162,7 +166,7 @@ def core_lines(text: str) -> set[int]:
             skip_level = None
         if NOT_CORE.match(s):
             skip_level = len(s) - len(s.lstrip("#"))
-        if i > start and skip_level is None:
+        if i > start and skip_level is None and i not in notes:
             core.add(i)
     return core
 

@@ -16,6 +16,9 @@ checked rule by rule (one test per chapter and rule):
     that checks the room in a minute), ``:nonumber:`` so the exercises keep their numbers,
     with a hidden gated solution like every exercise's. It does not count towards the three
     exercises.
+``instructor_note``
+    An "Instructor note" admonition (what to live-code and what to demonstrate, where the
+    room stalls), which both renderings show; the instructor guide has the pitfalls.
 ``pacing``
     The core fits its stated teaching minutes, and at most 45: prose words ÷ 150 plus
     shown code lines ÷ 3 (``chapters.pace``), with the exercises and the optional
@@ -129,9 +132,9 @@ MAX_CORE_MINUTES = 45
 HIDDEN_INPUT_TAGS = {"remove-input", "hide-input", "remove-cell", "hide-cell"}
 REMOVED_OUTPUT_TAGS = {"remove-output", "remove-cell"}
 
-RULES = ("front_matter", "exercises", "concept_check", "pacing", "try_it_live", "figures", "no_typed_ids_dates",
-         "code_cell_size", "code_line_width", "term_links", "public_api_only", "reference_names",
-         "computed_prose",
+RULES = ("front_matter", "exercises", "concept_check", "instructor_note", "pacing",
+         "try_it_live", "figures", "no_typed_ids_dates", "code_cell_size", "code_line_width",
+         "term_links", "public_api_only", "reference_names", "computed_prose",
          "typed_comparisons", "prose_comments", "notebook_markup", "plumbing_collapsed",
          "solutions_collapsed")
 
@@ -213,6 +216,12 @@ def check_concept_check(text: str) -> list[str]:
         if solution is None or "dropdown" not in solution.options.get("class", ""):
             problems.append(f"concept check {b.options['label']} has no hidden gated solution")
     return problems
+
+
+def check_instructor_note(text: str) -> list[str]:
+    notes = [b for b in blocks(text) if b.name == "admonition"
+             and b.argument.lower().startswith("instructor note")]
+    return [] if notes else ["no 'Instructor note' admonition"]
 
 
 def check_pacing(text: str) -> list[str]:
@@ -662,6 +671,12 @@ GOOD = '''
 | **Keypoints** | A STAC API answers with metadata, not pixels. |
 :::
 
+:::{admonition} Instructor note
+:class: note
+
+Live-code the search.
+:::
+
 An {term}`item` is one scene; {term}`assets <asset>` are its files. See {ref}`live` and
 {ref}`the glossary <glossary>`.
 
@@ -765,6 +780,7 @@ def test_the_checker_passes_a_chapter_that_meets_the_contract():
     ("exercises", "```{solution-start} ex-1\n", "```{solution-start} ex-9\n"),
     ("exercises", "```{exercise-start}\n:label: ex-0\n```", "```{exercise-start}\n```"),
     ("try_it_live", "## Try it live", "## Live mode"),
+    ("instructor_note", ":::{admonition} Instructor note", ":::{admonition} Note"),
     ("concept_check", ":label: check-lazy\n:nonumber:\n", ":label: check-lazy\n"),
     ("concept_check", "```{solution-start} check-lazy\n:class: dropdown",
      "```{solution-start} check-lazy\n:class: note"),
