@@ -70,15 +70,19 @@ def state_file() -> Path:
 
 
 def mirror_healthy(state: dict | None, timeout: float = 2.0) -> bool:
-    """Whether the mirror described by ``state`` answers its health check (a query through its database pool)."""
+    """Whether the mirror described by ``state`` answers its health check (a query through its
+    database pool) as itself: the answer names the state's mirror home, so another server that
+    took the port after the mirror's web app died does not count."""
     import httpx
 
     if not state or not isinstance(state.get("api_url"), str):
         return False
     try:
-        return httpx.get(f"{state['api_url']}_mirror/health", timeout=timeout).status_code == 200
-    except (httpx.HTTPError, httpx.InvalidURL):
+        r = httpx.get(f"{state['api_url']}_mirror/health", timeout=timeout)
+        body = r.json() if r.status_code == 200 else None
+    except (httpx.HTTPError, httpx.InvalidURL, ValueError):
         return False
+    return isinstance(body, dict) and body.get("mirror") == state.get("home")
 
 
 def read_state() -> dict | None:

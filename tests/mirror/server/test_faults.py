@@ -114,7 +114,7 @@ def test_health_runs_a_real_query(running):
     import httpx
 
     r = httpx.get(running["api_url"] + "_mirror/health", timeout=10)
-    assert r.status_code == 200 and r.json() == {"api": "ok", "database": "ok"}
+    assert r.status_code == 200 and r.json() == {"api": "ok", "database": "ok", "mirror": str(mirror_home())}
     os.kill(postmaster_pid(running["pgdata"]), signal.SIGKILL)
     deadline = time.monotonic() + 20
     while (r := httpx.get(running["api_url"] + "_mirror/health", timeout=10)).status_code == 200:
@@ -513,3 +513,108 @@ def test_a_reload_after_a_rebuild_leaves_no_item_of_the_old_data(running, local_
     assert search_count(running["api_url"]) == n + 1
     load(cluster, running["pg_port"], [collection], items)
     assert search_count(running["api_url"]) == n   # the stale item and its cached count gone
+
+
+# -- 9. processes the mirror did not start are never signalled (issue 24) -------------------
+
+def clocked(call):
+    """(what ``call()`` returned, seconds it took)."""
+    t0 = time.perf_counter()
+    result = call()
+    return result, time.perf_counter() - t0
+
+
+@pytest.fixture
+def stranger():
+    """An unrelated live process (a learner's Jupyter server, say) of the account PostgreSQL runs as
+    (postgres, when the tests run as root), which pg_ctl may signal; it exits 9 on any signal."""
+    # a shell (any account may run it) that notes and exits on a signal
+    code = "trap 'echo got a signal; exit 9' INT TERM QUIT HUP; while :; do sleep 1; done"
+    # the cluster's account: as root PostgreSQL runs as postgres, and pg_ctl may signal only its own processes
+    owner = {"user": "postgres", "group": "postgres"} if os.geteuid() == 0 else {}
+    proc = subprocess.Popen(["/bin/sh", "-c", code], stdout=subprocess.PIPE, text=True, start_new_session=True,
+                            cwd="/", **owner)
+    yield proc
+    proc.kill()
+    proc.wait(timeout=10)
+
+
+def test_a_stale_lock_naming_another_process_never_signals_it(running, stranger):
+    """postmaster.pid left by a dead server whose pid now belongs to someone else."""
+    lock = Path(running["pgdata"], "postmaster.pid")
+    content = lock.read_text().splitlines()
+    assert geolesson("mirror", "stop").returncode == 0
+    lock.write_text("\n".join([str(stranger.pid), *content[1:]]) + "\n")
+    status = geolesson("mirror", "status")
+    assert status.returncode == 3, status.stdout
+    assert f"names pid {stranger.pid}" in status.stdout and "not this mirror's server" in status.stdout
+    stop = geolesson("mirror", "stop")
+    assert stop.returncode == 0 and stranger.poll() is None, stop.stdout + stop.stderr
+    start = geolesson("mirror", "start")
+    assert start.returncode == 0, start.stdout + start.stderr
+    assert f"named pid {stranger.pid}" in start.stdout and "left the process alone" in start.stdout
+    assert stranger.poll() is None, "start signalled a process it did not start"
+    assert geolesson("mirror", "status").returncode == 0
+
+
+def test_a_hung_database_is_diagnosed_in_time_without_collateral_kills(running):
+    import psutil
+
+    postmaster = psutil.Process(postmaster_pid(running["pgdata"]))
+    procs = [postmaster, *postmaster.children()]
+    for p in procs:
+        p.suspend()
+    try:
+        status, took = clocked(lambda: geolesson("mirror", "status"))
+        assert status.returncode == 3 and "suspended" in status.stdout and took < DEADLINE, (took, status.stdout)
+        start, took = clocked(lambda: geolesson("mirror", "start"))
+        assert start.returncode != 0 and took < DEADLINE, (took, start.stdout, start.stderr)
+        assert "suspended" in start.stderr and f"kill -CONT {postmaster.pid}" in start.stderr, start.stderr
+        assert api_pids(mirror_home()) == [running["api_pid"]], "start killed the working web app"
+    finally:
+        for p in procs:
+            p.resume()
+    assert geolesson("mirror", "status").returncode == 0
+
+
+def test_a_suspended_database_is_stopped_by_stop(running):
+    import psutil
+
+    postmaster = psutil.Process(postmaster_pid(running["pgdata"]))
+    for p in [postmaster, *postmaster.children()]:
+        p.suspend()
+    stop, took = clocked(lambda: geolesson("mirror", "stop"))
+    assert stop.returncode == 0 and took < DEADLINE, (took, stop.stdout, stop.stderr)
+    assert_nothing_left(running)
+
+
+def test_another_server_on_the_dead_apps_port_is_not_the_mirror(running):
+    """The web app died and another program took its port, answering the health path with 200."""
+    os.kill(running["api_pid"], signal.SIGKILL)
+    deadline = time.monotonic() + 30
+    while listening(running["api_port"]) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    code = ("import http.server, sys\n"
+            "class H(http.server.BaseHTTPRequestHandler):\n"
+            "    def do_GET(self):\n"
+            "        body = b'{\"api\": \"ok\", \"database\": \"ok\"}'\n"
+            "        self.send_response(200); self.send_header('Content-Type', 'application/json')\n"
+            "        self.send_header('Content-Length', str(len(body))); self.end_headers(); self.wfile.write(body)\n"
+            "http.server.HTTPServer(('127.0.0.1', int(sys.argv[1])), H).serve_forever()\n")
+    other = subprocess.Popen([sys.executable, "-c", code, str(running["api_port"])], start_new_session=True)
+    try:
+        while not listening(running["api_port"]):
+            assert other.poll() is None and time.monotonic() < deadline
+            time.sleep(0.05)
+        status = geolesson("mirror", "status")
+        assert status.returncode == 3, status.stdout
+        assert "another server answers" in status.stdout, status.stdout
+        start = geolesson("mirror", "start")
+        assert start.returncode == 0, start.stdout + start.stderr
+        state = json.loads(state_file().read_text())
+        assert state["api_port"] != running["api_port"] and other.poll() is None
+        assert geolesson("mirror", "status").returncode == 0
+        assert search_count(state["api_url"]) > 0
+    finally:
+        other.kill()
+        other.wait(timeout=10)

@@ -9,8 +9,11 @@ never on the command line).
 Routes:
     ``/files/...``           COGs and thumbnails (Starlette ``StaticFiles``, read 1 MB at a time:
                              206 for Range requests; paths outside the root are refused).
-    ``/_mirror/health``      200 ``{"api": "ok", "database": "ok"}`` when a query through the API's
-                             own connection pool answers; 503 with the database's error otherwise.
+    ``/_mirror/health``      200 ``{"api": "ok", "database": "ok", "mirror": HOME}`` when a query
+                             through the API's own connection pool answers; 503 with the
+                             database's error otherwise. ``mirror`` (``GEOLESSON_MIRROR_HOME``)
+                             names the mirror home, so that another server answering on the
+                             port is not taken for this one.
     ``/_mirror/stats``       requests and bytes sent per file since start or the last reset (JSON),
                              for files that exist; failed requests (404 for a file that does not
                              exist, ...) per path under ``failed``; with ``generation``: the
@@ -152,6 +155,7 @@ def create_app() -> Starlette:
     from stac_fastapi.pgstac.config import Settings
 
     root = Path(os.environ["GEOLESSON_FILES_ROOT"])
+    home = os.environ.get("GEOLESSON_MIRROR_HOME", "")
     files = CountingFiles(ChunkedFiles(directory=root, follow_symlink=False))
     settings = Settings(
         stac_fastapi_title="geolesson offline mirror (SIMULATED data)",
@@ -168,15 +172,17 @@ def create_app() -> Starlette:
     async def health(request: Request) -> JSONResponse:
         pool = getattr(stac_app.state, "readpool", None)
         if pool is None:
-            return JSONResponse({"api": "starting", "database": "no connection pool yet"}, status_code=503)
+            return JSONResponse({"api": "starting", "database": "no connection pool yet", "mirror": home},
+                                status_code=503)
         try:
             async with asyncio.timeout(HEALTH_TIMEOUT):
                 async with pool.acquire() as conn:
                     # the path every search takes: pool -> PostgreSQL -> pgstac's items table
                     await conn.fetchval("SELECT 1 FROM pgstac.items LIMIT 1")
         except Exception as exc:  # noqa: BLE001 - any failure of the query means unhealthy; report it
-            return JSONResponse({"api": "ok", "database": f"{type(exc).__name__}: {exc}"}, status_code=503)
-        return JSONResponse({"api": "ok", "database": "ok"})
+            return JSONResponse({"api": "ok", "database": f"{type(exc).__name__}: {exc}", "mirror": home},
+                                status_code=503)
+        return JSONResponse({"api": "ok", "database": "ok", "mirror": home})
 
     async def stats(request: Request) -> JSONResponse:
         return JSONResponse(files.snapshot())

@@ -21,12 +21,14 @@ import os
 import pwd
 import secrets
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
 from pathlib import Path
 
 from geolesson.mirror.layout import collection_files, inputs_digest
+from geolesson.mirror.server.processes import children, process_command, process_state
 
 DATABASE = "stac"
 SUPERUSER = "postgres"
@@ -223,22 +225,89 @@ class Cluster:
     def _zombie(self) -> bool:
         """Whether postmaster.pid names a process that died but is not reaped yet (kill -9)."""
         pid = self._postmaster_pid()
-        try:
-            return pid is not None and Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
-        except (OSError, IndexError):
+        return pid is not None and process_state(pid) == "Z"
+
+    def _is_ours(self, pid: int) -> bool:
+        """Whether ``pid`` is this cluster's postmaster: a live PostgreSQL server whose working
+        directory (Linux: ``/proc/PID/cwd``; the postmaster changes into its data directory)
+        or, without ``/proc``, whose command line (``postgres -D <pgdata>``) is this cluster's
+        data directory. A process we may not inspect (another account's) is not ours."""
+        if process_state(pid) in (None, "Z"):
             return False
+        pgdata = os.path.realpath(self.pgdata)
+        if Path("/proc").is_dir():
+            try:
+                return os.path.realpath(os.readlink(f"/proc/{pid}/cwd")) == pgdata
+            except OSError:
+                return False
+        r = subprocess.run(["ps", "-ww", "-o", "command=", "-p", str(pid)], capture_output=True, text=True)
+        words = r.stdout.split()
+        return "-D" in words and any(os.path.realpath(w) == pgdata for w in words)
+
+    def foreign_pid(self) -> tuple[int, str] | None:
+        """``(pid, command line)`` if ``postmaster.pid`` names a live process that is not this
+        cluster's server (a stale lock file whose pid was reused, e.g. by a learner's Jupyter
+        server); None otherwise. Such a process is never signalled."""
+        pid = self._postmaster_pid()
+        if pid is None or process_state(pid) in (None, "Z") or self._is_ours(pid):
+            return None
+        return pid, process_command(pid)
+
+    def server_pids(self) -> list[int]:
+        """This cluster's running server processes: the postmaster and its children (empty if
+        it does not run)."""
+        pid = self._postmaster_pid()
+        if pid is None or not self._is_ours(pid):
+            return []
+        return [pid, *children(pid)]
 
     def running(self) -> bool:
-        """Whether the cluster's postmaster runs (``pg_ctl status``; a dead, unreaped one does not)."""
-        if not self.initialised() or self._zombie():  # pg_ctl counts a dead, unreaped postmaster as running
+        """Whether this cluster's own server runs. A ``postmaster.pid`` naming a dead process,
+        an unreaped one, or one that is not this cluster's server (pid reused) does not count:
+        ``pg_ctl`` alone would call all three running and ``pg_ctl stop`` would signal them."""
+        if not self.initialised():
+            return False
+        pid = self._postmaster_pid()
+        if pid is None or not self._is_ours(pid):
             return False
         return self._run("pg_ctl", "status", "-D", str(self.pgdata)).returncode == 0
+
+    def answers(self, port: int, timeout: float = 5.0) -> str | None:
+        """None if the server answers a query within ``timeout`` s; else why it does not."""
+        import psycopg
+
+        try:
+            with psycopg.connect(self.dsn(port, "postgres"), connect_timeout=max(1, round(timeout)),
+                                 options=f"-c statement_timeout={int(timeout * 1000)}") as conn:
+                conn.execute("SELECT 1")
+        except (psycopg.Error, MirrorError) as exc:
+            return f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
+        return None
+
+    def diagnose(self, port: int | None, timeout: float = 5.0) -> str | None:
+        """None if this cluster's server runs and answers; else one sentence saying what is
+        wrong with it (stopped processes, no answer) for the user. Signals nothing."""
+        pids = self.server_pids()
+        if not pids:
+            return None
+        stopped = [p for p in pids if process_state(p) == "T"]
+        if stopped:
+            return (f"this mirror's PostgreSQL (postmaster pid {pids[0]}) is suspended: process(es) "
+                    f"{', '.join(map(str, stopped))} are stopped (SIGSTOP or a debugger); resume them with "
+                    f"`kill -CONT {' '.join(map(str, stopped))}`, or run `geolesson mirror stop` and start again")
+        why = self.answers(port, timeout) if port else "its postmaster.pid names no port"
+        if why:
+            return (f"this mirror's PostgreSQL (postmaster pid {pids[0]}, port {port}) runs but does not "
+                    f"answer a query within {timeout:.0f} s ({why}); see {self.logfile}, or run "
+                    "`geolesson mirror stop` and start again")
+        return None
 
     def start(self, port: int, log=print) -> None:
         """Initialise the cluster where needed and start it on 127.0.0.1:``port``; MirrorError
         with the server's log when it does not start."""
         self.init(log)
         self._prepare_dirs()
+        self.remove_stale_lock(log)
         options = (f"-c listen_addresses=127.0.0.1 -p {port} -c unix_socket_directories={self.socket_dir} "
                    "-c unix_socket_permissions=0700 -c password_encryption=scram-sha-256 "
                    # a teaching mirror rebuilt from files: durability is not needed, speed is
@@ -258,12 +327,37 @@ class Cluster:
                 raise MirrorError(f"PostgreSQL did not start on 127.0.0.1:{port}:\n{r.stdout}{r.stderr}\n{tail}")
             time.sleep(0.5)
 
+    def remove_stale_lock(self, log=print) -> None:
+        """Remove a ``postmaster.pid`` that names a process other than this cluster's server
+        (PostgreSQL would refuse to start beside it), saying which process it named; that
+        process is left alone."""
+        foreign = self.foreign_pid()
+        if foreign is not None:
+            pid, command = foreign
+            (self.pgdata / "postmaster.pid").unlink(missing_ok=True)
+            log(f"the mirror's PostgreSQL lock file {self.pgdata / 'postmaster.pid'} named pid {pid} ({command}), "
+                "which is not this mirror's server (a stale file, the pid since reused): removed the file, "
+                "left the process alone")
+
     def stop(self) -> None:
-        """Stop the cluster if it runs (fast shutdown); MirrorError if it does not stop."""
-        if self.running():
-            r = self._run("pg_ctl", "stop", "-D", str(self.pgdata), "-m", "fast", "-w", "-t", "30", timeout=60)
-            if r.returncode:
-                raise MirrorError(f"PostgreSQL did not stop: {r.stderr.strip()}")
+        """Stop this cluster's own server (a suspended one is resumed first: it is ours);
+        a process that ``postmaster.pid`` names but that is not this cluster's is never signalled.
+
+        Raises:
+            MirrorError: the server did not stop (names the pids still running).
+        """
+        if not self.running():
+            return
+        for pid in self.server_pids():
+            if process_state(pid) == "T":
+                os.kill(pid, signal.SIGCONT)
+        r = self._run("pg_ctl", "stop", "-D", str(self.pgdata), "-m", "fast", "-w", "-t", "20", timeout=40)
+        if r.returncode and self.running():
+            # fast shutdown waits for the backends; immediate ends them at once (a mirror's
+            # database is reloaded from files, so nothing is lost)
+            r = self._run("pg_ctl", "stop", "-D", str(self.pgdata), "-m", "immediate", "-w", "-t", "10", timeout=20)
+        if r.returncode and self.running():
+            raise MirrorError(f"this mirror's PostgreSQL (pids {self.server_pids()}) did not stop: {r.stderr.strip()}")
 
     def port(self) -> int | None:
         """The port of the running server, from its postmaster.pid."""

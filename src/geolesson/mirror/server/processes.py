@@ -66,6 +66,45 @@ def api_processes(home: Path) -> dict[int, dict]:
     return found
 
 
+def process_state(pid: int) -> str | None:
+    """The state letter of process ``pid`` (``R``, ``S``, ``D``, ``T`` stopped, ``Z`` zombie, ...),
+    or None if there is no such process. Asks ``/proc``, or ``ps`` without it."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return None
+    except (OSError, IndexError):
+        if Path("/proc").is_dir():
+            return None
+    r = subprocess.run(["ps", "-o", "stat=", "-p", str(pid)], capture_output=True, text=True)
+    return r.stdout.strip()[:1] or None
+
+
+def process_command(pid: int) -> str:
+    """Process ``pid``'s command line as one string, cut to 120 characters (for messages)."""
+    words = _cmdline(pid) or ["?"]
+    text = " ".join(words)
+    return text if len(text) <= 120 else text[:117] + "..."
+
+
+def children(pid: int) -> list[int]:
+    """The pids of ``pid``'s child processes (Linux: from ``/proc``; elsewhere from ``ps``)."""
+    if Path("/proc").is_dir():
+        found = []
+        for p in Path("/proc").iterdir():
+            if not p.name.isdigit():
+                continue
+            try:
+                if int((p / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                    found.append(int(p.name))
+            except (OSError, IndexError, ValueError):
+                continue
+        return sorted(found)
+    r = subprocess.run(["ps", "-A", "-o", "pid=,ppid="], capture_output=True, text=True)
+    return sorted(int(a) for a, b in (line.split() for line in r.stdout.splitlines() if line.strip())
+                  if int(b) == pid)
+
+
 def _alive(pid: int) -> bool:
     try:
         if os.waitpid(pid, os.WNOHANG)[0] == pid:  # our own child that exited: reap it

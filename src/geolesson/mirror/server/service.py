@@ -30,6 +30,8 @@ from geolesson.mirror.server.processes import APP_MODULE, api_processes, pid_fil
 READY_TIMEOUT = 60.0
 # after PostgreSQL came back, how long the running web app may take to reconnect before it is restarted
 RECONNECT_TIMEOUT = 10.0
+# how long a running PostgreSQL may take to answer one query before it is called hung
+DIAGNOSE_TIMEOUT = 5.0
 
 
 def anything_running(home: Path | None = None) -> bool:
@@ -64,6 +66,8 @@ def _launch_api(home: Path, cluster: Cluster, api_port: int, pg_port: int) -> su
     env = {
         **os.environ,
         "GEOLESSON_FILES_ROOT": str(files_dir(home)),
+        # the health route names it, so that `status` and `start` know the answer is this mirror's
+        "GEOLESSON_MIRROR_HOME": str(home),
         "PGHOST": HOST, "PGPORT": str(pg_port), "PGUSER": database.SUPERUSER,
         "PGPASSWORD": cluster.password(), "PGDATABASE": database.DATABASE,
         # hydrate items (merge the collection's item_assets back in) in Python: pgstac's SQL
@@ -131,6 +135,9 @@ def _start(home: Path, preferred_api: int, preferred_pg: int, log) -> dict:
         state = None
     if cluster.running():
         pg_port = cluster.port()
+        problem = cluster.diagnose(pg_port, DIAGNOSE_TIMEOUT)
+        if problem:  # ours but hung: say so; restarting the web app would not help and kills a working one
+            raise MirrorError(f"{problem}. Nothing was stopped.")
     else:
         old = cluster.port() or (state or {}).get("pg_port")
         pg_port = choose_port(old or preferred_pg, "mirror's PostgreSQL", log)
@@ -213,41 +220,57 @@ def stop(log=print) -> None:
 
 
 def status() -> tuple[bool, str]:
-    """(up, message) for ``geolesson mirror status``: the STAC API and PostgreSQL, each on its own line."""
+    """(up, message) for ``geolesson mirror status``: the STAC API and PostgreSQL, each on its own line.
+
+    Up only when every part answers as itself: this home's PostgreSQL runs and answers a
+    query, and the web app at the state's URL is this home's process and its health route
+    names this home (another server answering on the port does not count).
+    """
     import httpx
 
     home = mirror_home()
     state = read_state()
     apis = api_processes(home)
+    pg_up = False
     try:
         cluster = Cluster(home)
         pg_up = cluster.running()
         pg_port = cluster.port() if pg_up else None
     except MirrorError as exc:
-        pg_up, pg_port = False, None
         pg_line = f"PostgreSQL: not available ({exc})"
     else:
         pg_line = f"PostgreSQL: running on {HOST}:{pg_port}" if pg_up else "PostgreSQL: not running"
+        if pg_up and (problem := cluster.diagnose(pg_port, DIAGNOSE_TIMEOUT)):
+            pg_up, pg_line = False, f"PostgreSQL: {problem}"
+        elif not pg_up and (foreign := cluster.foreign_pid()):
+            pg_line = (f"PostgreSQL: not running (its lock file names pid {foreign[0]}, {foreign[1]!r}, "
+                       "which is not this mirror's server: a stale file)")
+    up = False
     if state:
         try:
             r = httpx.get(f"{state['api_url']}_mirror/health", timeout=5)
             health = r.json() if r.headers.get("content-type", "").startswith("application/json") else {}
+            health = health if isinstance(health, dict) else {}
             up = r.status_code == 200
         except (httpx.HTTPError, ValueError, KeyError) as exc:
-            health, up = {"api": f"not answering ({type(exc).__name__})"}, False
-        if up:
+            health = {"api": f"not answering ({type(exc).__name__})"}
+        ours = health.get("mirror") == state.get("home") and state.get("api_pid") in apis
+        if up and not ours:
+            up = False
+            api_line = (f"STAC API: not running; another server answers at {state['api_url']} "
+                        f"(not this mirror's web app{'' if apis else ', which is not running'})")
+        elif up:
             api_line = f"STAC API: running at {state['api_url']} (files {state['files_url']})"
         elif health.get("api") == "ok":
             api_line = (f"STAC API: running at {state['api_url']} but its database queries fail: "
                         f"{health.get('database')}")
         else:
             api_line = f"STAC API: {health.get('api', 'not answering')} at {state['api_url']}"
+        if not apis and not up and "another server" not in api_line:
+            api_line = "STAC API: not running (stale state from an earlier start)"
     else:
-        up = False
         api_line = (f"STAC API: process(es) {', '.join(map(str, apis))} run without a readable state file"
                     if apis else "STAC API: not running")
-    if state and not apis:
-        api_line = "STAC API: not running (stale state from an earlier start)"
     if up and pg_up:
         return True, f"running\n  {api_line}\n  {pg_line}"
     hint = "`geolesson mirror start` repairs it" if (apis or pg_up or state) else "`geolesson mirror start` starts it"
