@@ -255,12 +255,13 @@ def damaged_home(mirror, tmp_path):
     return home, deleted, truncated, altered
 
 
-def test_start_names_missing_and_truncated_files(damaged_home):
+def test_start_names_missing_truncated_and_changed_files(damaged_home):
     home, deleted, truncated, altered = damaged_home
     env = {"GEOLESSON_MIRROR_DIR": str(home)}
     start = geolesson("mirror", "start", env=env)
     assert start.returncode == 1
     assert f"missing: {deleted}" in start.stderr and f"truncated: {truncated} (100000 of" in start.stderr
+    assert f"changed: {altered} (same size, different content)" in start.stderr  # flipped bytes: not served
     assert not (home / "pg").exists(), "start began a database before checking the data"
     verify = geolesson("mirror", "verify", env=env)
     assert verify.returncode == 1
@@ -271,10 +272,26 @@ def test_start_names_missing_and_truncated_files(damaged_home):
 def test_build_does_not_call_damaged_data_up_to_date(damaged_home, monkeypatch):
     from geolesson.mirror.layout import data_problems, is_built
 
-    home, deleted, truncated, _ = damaged_home
+    home, deleted, truncated, altered = damaged_home
     assert not is_built(home)
     assert data_problems(home) == [f"missing: {deleted}", f"truncated: {truncated} (100000 of "
-                                   f"{(mirror_home() / truncated).stat().st_size} bytes)"]
+                                   f"{(mirror_home() / truncated).stat().st_size} bytes)",
+                                   f"changed: {altered} (same size, different content)"]
+
+
+def test_a_file_changed_in_place_after_it_was_verified_is_found(damaged_home):
+    """The content check hashes files whose stat changed since they were last found intact."""
+    from geolesson.mirror.layout import data_problems
+
+    home, deleted, truncated, altered = damaged_home
+    before = data_problems(home)  # hashes every file once and notes the intact ones
+    intact = next(rel for rel in json.loads((home / "stac" / "build.json").read_text())["files"]
+                  if rel.endswith("/B03.tif"))
+    data = bytearray((home / intact).read_bytes())
+    data[-10] ^= 0xFF
+    (home / intact).unlink()  # a symlink to the session's data: replace it, never write through it
+    (home / intact).write_bytes(bytes(data))
+    assert set(data_problems(home)) == {*before, f"changed: {intact} (same size, different content)"}
 
 
 def test_verify_and_check_pass_on_intact_data(running):
@@ -618,3 +635,24 @@ def test_another_server_on_the_dead_apps_port_is_not_the_mirror(running):
     finally:
         other.kill()
         other.wait(timeout=10)
+
+
+# -- 10. the file server closes connections that never send a request (issue 24) -----------
+
+def test_idle_and_half_open_connections_are_closed(running):
+    import httpx
+
+    from geolesson.mirror.server.app import HEADER_TIMEOUT
+
+    socks = []
+    for i in range(40):
+        s = socket.create_connection(("127.0.0.1", running["api_port"]))
+        if i % 2:  # half a request head; the others send nothing at all
+            s.sendall(b"GET /files/ HTTP/1.1\r\nHost: 127.0")
+        socks.append(s)
+    deadline = time.monotonic() + HEADER_TIMEOUT + 30
+    for s in socks:
+        s.settimeout(max(0.1, deadline - time.monotonic()))
+        assert s.recv(1) == b"", "the server kept a connection that sent no complete request"
+        s.close()
+    assert httpx.get(f"{running['api_url']}_mirror/health", timeout=10).status_code == 200

@@ -68,6 +68,58 @@ class ChunkedFiles(StaticFiles):
 
 HEALTH_TIMEOUT = 3.0  # seconds for the health route's query, connection included
 
+#: seconds a connection may take to send a request's head (request line and headers), counted
+#: from when it opened or from its last response; then it is closed
+HEADER_TIMEOUT = 10.0
+
+
+def header_timeout_protocol():
+    """uvicorn's httptools protocol class, closing connections that do not send a complete
+    request head within :data:`HEADER_TIMEOUT` s.
+
+    uvicorn (0.55) has only a keep-alive timeout, armed after a response and disarmed by the
+    next byte: a client that connects and sends nothing, or half a request line, kept its
+    connection (and a file descriptor) for ever; 1,000 of them exhausted the server's
+    descriptors. (Slowloris, in a workshop: a crashed notebook's half-open sockets.)
+    """
+    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+    class HeaderTimeoutProtocol(HttpToolsProtocol):
+        _header_timer = None
+
+        def _arm_header_timer(self) -> None:
+            self._disarm_header_timer()
+            self._header_timer = self.loop.call_later(HEADER_TIMEOUT, self._close_slow)
+
+        def _disarm_header_timer(self) -> None:
+            if self._header_timer is not None:
+                self._header_timer.cancel()
+                self._header_timer = None
+
+        def _close_slow(self) -> None:
+            self._header_timer = None
+            if not self.transport.is_closing():
+                self.transport.close()
+
+        def connection_made(self, transport) -> None:
+            super().connection_made(transport)
+            self._arm_header_timer()
+
+        def on_headers_complete(self) -> None:
+            self._disarm_header_timer()
+            super().on_headers_complete()
+
+        def on_response_complete(self) -> None:
+            super().on_response_complete()
+            if not self.transport.is_closing():
+                self._arm_header_timer()  # the next request's head, on a kept-alive connection
+
+        def connection_lost(self, exc) -> None:
+            self._disarm_header_timer()
+            super().connection_lost(exc)
+
+    return HeaderTimeoutProtocol
+
 
 #: distinct failed paths the counters name; the requests for further ones go under OTHER_FAILED
 MAX_FAILED_PATHS = 256
@@ -220,9 +272,10 @@ def main(argv: list[str] | None = None) -> None:
     args = p.parse_args(argv)
     # named, not uvicorn's "auto", which falls back to pure-Python h11 and asyncio without a
     # word when they are missing: a 550 KB range request then takes twice as long
+    # (httptools, with a timeout for the request head: header_timeout_protocol)
     uvicorn.run("geolesson.mirror.server.app:create_app", factory=True, host="127.0.0.1", port=args.port,
-                http="httptools", loop="asyncio" if sys.platform == "win32" else "uvloop",
-                log_level="warning", access_log=False)
+                http=header_timeout_protocol(), loop="asyncio" if sys.platform == "win32" else "uvloop",
+                timeout_keep_alive=5, log_level="warning", access_log=False)
 
 
 if __name__ == "__main__":
