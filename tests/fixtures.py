@@ -11,7 +11,8 @@ test.
   -32768, no scale, Planetary Computer's fields) and its arrays;
 - :func:`s1_scenes`: four of those in two UTM zones and their chip index (the batching tests');
 - :func:`metadata_item`: an item with only a reference grid (no file behind it);
-- :func:`assert_refused`: the check of a bad-input table's row (the error and its words).
+- :func:`assert_refused`: the check of a bad-input table's row (the error and its words);
+- :func:`run_cli`: the ``geolesson`` command run in this process (exit status, stderr).
 """
 
 from __future__ import annotations
@@ -211,3 +212,19 @@ def assert_refused(call, expected: type, words) -> BaseException:
     missing = [w for w in words if w not in message]
     assert not missing, f"the message lacks {missing}: {message}"
     return caught.value
+
+
+def run_cli(*argv) -> tuple[int, str]:
+    """``geolesson argv`` in this process: (exit status, what it wrote on stderr)."""
+    import contextlib
+    import io
+
+    from geolesson.cli import main
+
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+        try:
+            code = main(list(argv))
+        except SystemExit as exc:
+            code = exc.code
+    return code, err.getvalue()

@@ -8,8 +8,6 @@ dropped or filled.
 
 from __future__ import annotations
 
-import contextlib
-import io
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +15,7 @@ import pytest
 import rasterio
 from rasterio.windows import Window
 
-from tests.fixtures import random_cog, s2_scene
+from tests.fixtures import random_cog, run_cli, s2_scene
 
 
 class CliExit(Exception):
@@ -29,16 +27,9 @@ class CliExit(Exception):
 
 
 def cli(*argv):
-    from geolesson.cli import main
-
-    err = io.StringIO()
-    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
-        try:
-            code = main(list(argv))
-        except SystemExit as exc:
-            code = exc.code
+    code, err = run_cli(*argv)
     if code:
-        raise CliExit(code, err.getvalue())
+        raise CliExit(code, err)
 
 
 @pytest.fixture(scope="module")

@@ -3,12 +3,12 @@ before any search or cluster starts; an unreachable scheduler fails in bounded t
 
 from __future__ import annotations
 
-import contextlib
-import io
 import socket
 import time
 
 import pytest
+
+from tests.fixtures import run_cli
 
 INDEX = ("chips", "index", "--collection", "sentinel-2-l2a", "--chip-size", "256", "--out")
 
@@ -20,21 +20,8 @@ def in_tmp_path(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
 
 
-def run(*argv) -> tuple[int, str]:
-    """``geolesson argv`` in this process: (exit code, what it wrote on stderr)."""
-    from geolesson.cli import main
-
-    err = io.StringIO()
-    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
-        try:
-            code = main(list(argv))
-        except SystemExit as exc:
-            code = exc.code
-    return code, err.getvalue()
-
-
 def _index(tmp, *options):
-    return run(*INDEX, str(tmp / "idx"), *options)
+    return run_cli(*INDEX, str(tmp / "idx"), *options)
 
 
 # (id, options after `chips index ... --out DIR`, words the one line must hold)

@@ -45,26 +45,22 @@ def _count(minimum: int):
     return parse
 
 
-def _finite(text: str) -> float:
-    """An argparse type: a finite number."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not math.isfinite(value):
-        raise argparse.ArgumentTypeError(f"must be a finite number, not {text!r}")
-    return value
+def _number(allowed: str, ok):
+    """An argparse type: a float for which ``ok(value)`` holds (NaN never does); ``allowed``
+    says which numbers those are."""
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        if math.isnan(value) or not ok(value):
+            raise argparse.ArgumentTypeError(f"must be {allowed}, not {text!r}")
+        return value
+    return parse
 
 
-def _fraction(text: str) -> float:
-    """An argparse type: a number in [0, 1]."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not 0 <= value <= 1:  # False for NaN too
-        raise argparse.ArgumentTypeError(f"must be a fraction in [0, 1], not {text!r}")
-    return value
+_finite = _number("a finite number", math.isfinite)
+_fraction = _number("a fraction in [0, 1]", lambda value: 0 <= value <= 1)
 
 
 def _text(what: str):
