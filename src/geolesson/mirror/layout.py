@@ -155,7 +155,7 @@ def hash_problems(home: Path, manifest: dict, threads: int = 2) -> list[str]:
 #: Where the files whose content was last found to match build.json are noted, with the
 #: ``stat`` they had then (size, mtime, inode): :func:`data_problems` hashes only files whose
 #: ``stat`` changed since, so a start reads 1.4 GB once after a build, not every time.
-VERIFIED = "verified.json"
+VERIFIED = "run/verified.json"
 
 
 def _stamp(path: Path, sha256: str) -> list:
@@ -169,7 +169,7 @@ def data_problems(home: Path | None = None) -> list[str] | None:
 
     Sizes are checked with a ``stat`` per file; contents with SHA-256 against build.json,
     for the files whose size, mtime or inode differ from when their content was last found
-    intact (``verified.json``: every file the first time after a build). A file changed in
+    intact (``run/verified.json``: every file the first time after a build). A file changed in
     place (flipped bytes, an editor, ``dd``) gets a new mtime and is hashed again; damage
     that leaves mtime alone (a failing disk) is found by :func:`verify`, which hashes all.
     """
@@ -196,8 +196,9 @@ def data_problems(home: Path | None = None) -> list[str] | None:
             problems.append(p)
             changed.add(p.split(": ", 1)[1].split(" (")[0])
         stamps.update({rel: _stamp(home / rel, built["files"][rel]["sha256"]) for rel in todo if rel not in changed})
-        tmp = home / f".{VERIFIED}.{os.getpid()}.tmp"
+        tmp = home / f"{VERIFIED}.{os.getpid()}.tmp"
         try:
+            tmp.parent.mkdir(exist_ok=True)
             tmp.write_text(json.dumps(stamps))
             tmp.replace(home / VERIFIED)
         except OSError:  # a read-only home: hash again next time
