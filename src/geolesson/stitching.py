@@ -487,7 +487,9 @@ def write_cog(predictions: Iterable[tuple[Any, Any]], item: ItemLike, path: str 
             t0 = time.perf_counter()
             while len(pending) > _PENDING_STRIPS:
                 pending.popleft().result()
-            seconds["write_wait"] += time.perf_counter() - t0
+            waited = time.perf_counter() - t0
+            seconds["write_wait"] += waited
+            seconds["stitch"] -= waited  # spent inside Stitcher.add/finish, not stitching
 
         stitcher = Stitcher(item, channels=channels, blend=blend, ramp=ramp, crop=crop,
                             reference_asset=reference_asset, sink=sink)
@@ -529,7 +531,6 @@ def write_cog(predictions: Iterable[tuple[Any, Any]], item: ItemLike, path: str 
                     future.cancel()
                 if "hits" in files:
                     files["hits"].close()
-        seconds["stitch"] -= seconds["write_wait"]
         t0 = time.perf_counter()
         resampling = "NEAREST" if output == "mask" else "AVERAGE"
         with bounded_cache():
