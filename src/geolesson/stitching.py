@@ -38,7 +38,7 @@ import tempfile
 import time
 from collections import deque
 from collections.abc import Iterable, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Any
 
@@ -527,8 +527,9 @@ def write_cog(predictions: Iterable[tuple[Any, Any]], item: ItemLike, path: str 
                     pending.popleft().result()
                 seconds["write_wait"] += time.perf_counter() - t0
             finally:
-                for future in pending:  # an error upstream: let queued writes end first
-                    future.cancel()
+                # an error upstream: drop the queued writes and let a running one end before
+                # its file is closed (its own error, if any, is secondary to the one raised)
+                wait([future for future in pending if not future.cancel()])
                 if "hits" in files:
                     files["hits"].close()
         t0 = time.perf_counter()
