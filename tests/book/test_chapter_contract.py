@@ -97,7 +97,7 @@ checked rule by rule (one test per chapter and rule):
     JupyterLab keeps such a heading collapsed through *Run All* (it runs the cells under it),
     while it un-hides a cell's ``jupyter.outputs_hidden`` outputs whenever it runs the cell.
 
-Chapters that do not meet a rule yet are listed in ``KNOWN_FAILING`` (issue 11): each is
+Chapters that do not meet a rule yet are listed in ``KNOWN_FAILING`` (issue 20): each is
 an ``xfail(strict=True)``, so fixing a rule without deleting its entry fails the suite.
 ``python -m tests.book.test_chapter_contract`` prints each chapter's numbers.
 """
@@ -637,7 +637,7 @@ def _params():
         for rule in RULES:
             marks = ()
             if rule in KNOWN_FAILING.get(chapter, set()):
-                marks = pytest.mark.xfail(strict=True, reason=f"issue 11: {chapter} does not meet {rule} yet")
+                marks = pytest.mark.xfail(strict=True, reason=f"issue 20: {chapter} does not meet {rule} yet")
             yield pytest.param(chapter, rule, marks=marks, id=f"{chapter.split('/')[-1]}-{rule}")
 
 

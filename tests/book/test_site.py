@@ -29,7 +29,7 @@ CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 # pages outside the chapters, linked from the navigation bar (the parts after "Chapters")
-BACK_PAGES = ["book/summary", "book/instructors", "book/glossary", "book/reference"]
+BACK_PAGES = ["book/radar_primer", "book/summary", "book/instructors", "book/glossary", "book/reference"]
 PAGES = ["book/intro", *CHAPTERS, *BACK_PAGES]
 SCREENSHOT_PAGE = "book/01_search"
 
