@@ -19,7 +19,6 @@ KNOWN_FAILING: dict[str, set[str]] = {
     "book/01_search": {"pacing"},
     "book/02_access_cogs": {"pacing"},
     "book/04_datacubes": {"pacing"},
-    "book/07_predict": {"pacing"},
 }
 
 
