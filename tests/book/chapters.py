@@ -18,7 +18,6 @@ KNOWN_FAILING: dict[str, set[str]] = {
     # core fits its stated minutes
     "book/01_search": {"pacing"},
     "book/02_access_cogs": {"pacing"},
-    "book/04_datacubes": {"pacing"},
 }
 
 
