@@ -61,6 +61,35 @@ def test_builds_are_byte_identical_verified_and_repaired(tiny_checkout):
     assert (home / "stac" / "build.json").read_bytes() == first
 
 
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="no /dev/full (Linux's always-full device) here")
+def test_a_build_on_a_full_disk_says_so_in_one_line_and_keeps_the_data(tiny_checkout, monkeypatch):
+    """A job's writes fail with ENOSPC (into /dev/full) while the other jobs run: the build stops, says
+    why in one line (exit 1, no traceback), deletes its folder and leaves the built data as they were."""
+    from geolesson.mirror import build as builder
+    from geolesson.mirror import is_built, verify
+    from geolesson.mirror.jobs import Job
+    from tests.fixtures import run_cli
+    from tests.mirror.test_jobs import write_geotiff
+
+    home = tiny_checkout
+    builder.build(workers=2, log=lambda *_: None)
+    first = (home / "stac" / "build.json").read_bytes()
+    s2_jobs = builder.sentinel2_jobs
+
+    def a_job_on_a_full_disk(out):
+        jobs, finish = s2_jobs(out)
+        return [*jobs, Job("S2A_35SNA_20230608_0_L2A: B04 COG", 1e9, write_geotiff, ("/dev/full",))], finish
+
+    monkeypatch.setattr(builder, "sentinel2_jobs", a_job_on_a_full_disk)
+    code, err = run_cli("mirror", "build", "--force", "--workers", "2")
+    assert code == 1 and err.count("\n") == 1 and "Traceback" not in err, err
+    assert err.startswith(f"error: mirror build failed: the disk is full: no space left on the device of {home} "
+                          "while writing S2A_35SNA_20230608_0_L2A: B04 COG"), err
+    assert "MB are free now" in err and "the last complete build took" in err
+    assert sorted(p.name for p in home.iterdir()) == ["files", "run", "stac"]  # no partial build left
+    assert (home / "stac" / "build.json").read_bytes() == first and is_built(home) and verify(home)[0]
+
+
 def test_inputs_digest_covers_every_module_the_build_runs():
     """The digest hashes the package's files, not a list: each module a build imports is in it."""
     import subprocess

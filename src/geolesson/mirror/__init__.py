@@ -13,6 +13,9 @@ A leaf of the package: the teaching helpers never import it (they only see its U
     what the two collections share: position-anchored noise; licence, media type, timestamps;
 ``build``
     both collections into a fresh folder, swapped in when complete (:func:`geolesson.mirror.build.build`);
+``jobs``
+    the build's one pool of worker processes for both collections (longest chains first; workers
+    die with the build; the first failure stops the rest and is said in one line);
 ``layout``
     the data on disk and whether it is intact: read by the builder and the server alike;
 ``server/``

@@ -64,6 +64,35 @@ def test_strip_writer_writes_the_bytes_of_the_whole_scene(scenario, tmp_path):
         assert (tmp_path / "whole" / name).read_bytes() == (tmp_path / "strips" / name).read_bytes(), name
 
 
+def test_blocks_of_rows_written_apart_and_assembled_give_the_bytes_of_the_whole_scene(scenario, tmp_path):
+    """How the build shares a whole tile between processes: blocks of rows staged as pieces (in any
+    order), then each COG assembled from its pieces."""
+    from geolesson.mirror.sentinel2.build import blocks
+    from geolesson.mirror.sentinel2.writing import SIMULATED, assemble_cog, save_thumbnail
+
+    tile = scenario.tiles[0]
+    small = Tile(tile.mgrs, tile.x_min + 3000, tile.y_max - 2000, 600, 780, tile.origin_x, tile.origin_y)
+    acq = next(a for a in scenario.acquisitions if 30 < a.cloud_cover < 90)
+    world = simulation.World(scenario)
+    write_scene(tmp_path / "whole", world.scene(acq, small), small, scenario.epsg)
+    rows = blocks(small.height, 300)
+    assert rows == [(0, 260), (260, 520), (520, 780)]
+    thumbnails = {}
+    for start, stop in reversed(rows):
+        with SceneWriter(tmp_path / "blocks", small, scenario.epsg, (start, stop)) as writer:
+            for row, strip in world.strips(acq, small, 128, (start, stop)):
+                writer.write(row, strip)
+        thumbnails[start] = writer.thumbnail
+    assert not [p for p in (tmp_path / "blocks").iterdir() if not p.name.startswith(".")]  # pieces only
+    for key in SIMULATED:
+        assemble_cog(tmp_path / "blocks", small, scenario.epsg, key, [start for start, _ in rows])
+    save_thumbnail(tmp_path / "blocks", [part for start, _ in rows for part in thumbnails[start]])
+    whole = sorted(p.name for p in (tmp_path / "whole").iterdir())
+    assert whole == sorted(p.name for p in (tmp_path / "blocks").iterdir())  # and no piece left
+    for name in whole:
+        assert (tmp_path / "whole" / name).read_bytes() == (tmp_path / "blocks" / name).read_bytes(), name
+
+
 def test_strip_writer_refuses_gaps_and_leaves_no_files(scenario, tmp_path):
     tile = scenario.tiles[0]
     small = Tile(tile.mgrs, tile.x_min, tile.y_max, 64, 64, tile.origin_x, tile.origin_y)

@@ -326,17 +326,20 @@ class World:
             self._surfaces[key] = surface
         return surface
 
-    def strips(self, acq: Acquisition, tile: Tile, strip_rows: int = STRIP_ROWS) -> Iterator[tuple[int, Scene]]:
-        """The scene in strips of ``strip_rows`` rows (the last one shorter): (first row, Scene) pairs
-        whose arrays, stacked, equal ``scene(acq, tile)``. Peak memory follows the strip, not the tile.
+    def strips(self, acq: Acquisition, tile: Tile, strip_rows: int = STRIP_ROWS,
+               rows: tuple[int, int] | None = None) -> Iterator[tuple[int, Scene]]:
+        """The scene (of its ``rows = (start, stop)`` only, if given) in strips of ``strip_rows`` rows
+        (the last one shorter): (first row, Scene) pairs whose arrays, stacked, equal
+        ``scene(acq, tile, rows)``. Peak memory follows the strip, not the tile.
 
         Raises:
             ValueError: ``strip_rows`` is not a positive even number (20 m pixels pair 10 m rows).
         """
         if isinstance(strip_rows, bool) or not isinstance(strip_rows, int) or strip_rows <= 0 or strip_rows % 2:
             raise ValueError(f"strip_rows={strip_rows!r} must be a positive even number of rows")
-        for start in range(0, tile.height, strip_rows):
-            yield start, self.scene(acq, tile, (start, min(tile.height, start + strip_rows)))
+        first, stop = rows or (0, tile.height)
+        for start in range(first, stop, strip_rows):
+            yield start, self.scene(acq, tile, (start, min(stop, start + strip_rows)))
 
     def rng(self, *key: int) -> np.random.Generator:
         """A NumPy generator seeded by the scenario's seed and the integers ``key``: the same key

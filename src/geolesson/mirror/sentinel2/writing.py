@@ -7,12 +7,13 @@ from pathlib import Path
 import numpy as np
 import rasterio
 import rasterio.shutil
+from affine import Affine
 from PIL import Image
 from rasterio.crs import CRS
 from rasterio.windows import Window
 
 from geolesson.mirror.sentinel2.assets import ASSETS, ATMOSPHERE_SCALE, OFFSET, SCALE
-from geolesson.mirror.sentinel2.scenario import GSD, Tile
+from geolesson.mirror.sentinel2.scenario import Tile
 from geolesson.mirror.sentinel2.simulation import BANDS, Scene
 
 # DEFLATE with the horizontal predictor and internal overviews, as Earth Search's COGs.
@@ -34,6 +35,11 @@ VISUAL = dict(compress="JPEG", quality=85)
 GDAL_CACHE_MB = 128
 
 
+def piece_path(path: Path, start: int) -> Path:
+    """The staging file of the rows from ``start`` of the COG ``path`` (a block of a whole tile)."""
+    return path.with_name(f".{path.stem}.rows-{start:05d}.staging.tif")
+
+
 def cog_profile(resampling: str, compression: dict = LOSSLESS) -> dict:
     """GDAL COG driver creation options of the mirror's COGs (``compression``: codec options)."""
     return dict(blocksize=BLOCKSIZE, **compression, overview_resampling=resampling,
@@ -49,18 +55,35 @@ class StagedCog:
     """
 
     def __init__(self, path: Path, shape: tuple[int, int, int], dtype: str, tile: Tile, resolution: float,
-                 epsg: int, resampling: str, compression: dict = LOSSLESS):
+                 epsg: int, resampling: str, compression: dict = LOSSLESS, rows: tuple[int, int] | None = None):
         self.path, self.options = path, cog_profile(resampling, compression)
         path.parent.mkdir(parents=True, exist_ok=True)
-        self.staging = path.with_name(f".{path.stem}.staging.tif")
         count, height, width = shape
-        self._dst = rasterio.open(self.staging, "w", driver="GTiff", width=width, height=height, count=count,
-                                  dtype=dtype, crs=CRS.from_epsg(epsg), transform=tile.transform(resolution),
-                                  nodata=0)
+        # a block of rows only (``rows``, in this raster's pixels): staged as a piece for assemble()
+        self.row0 = rows[0] if rows else 0
+        self.staging = piece_path(path, self.row0) if rows else path.with_name(f".{path.stem}.staging.tif")
+        self._dst = rasterio.open(self.staging, "w", driver="GTiff", width=width,
+                                  height=rows[1] - rows[0] if rows else height, count=count, dtype=dtype,
+                                  crs=CRS.from_epsg(epsg), nodata=0,
+                                  transform=tile.transform(resolution) @ Affine.translation(0, self.row0))
 
     def write(self, row: int, data: np.ndarray) -> None:
-        """Write (bands, rows, W) ``data`` from row ``row`` down."""
-        self._dst.write(data, window=Window(0, row, data.shape[2], data.shape[1]))
+        """Write (bands, rows, W) ``data`` from row ``row`` (of the whole raster) down."""
+        self._dst.write(data, window=Window(0, row - self.row0, data.shape[2], data.shape[1]))
+
+    def close(self) -> None:
+        """Close the staging GeoTIFF (a piece: kept for :meth:`assemble`)."""
+        self._dst.close()
+
+    def assemble(self, starts: list[int]) -> None:
+        """Write the pieces staged from rows ``starts`` (this raster's pixels) into this whole raster,
+        deleting each, then :meth:`finish`: the same staging file, so the same COG, as one writer's."""
+        for start in starts:
+            piece = piece_path(self.path, start)
+            with rasterio.open(piece) as src:
+                self.write(start, src.read())
+            piece.unlink()
+        self.finish()
 
     def finish(self) -> None:
         """Close the staging GeoTIFF, convert it with GDAL's COG driver into ``path`` (written
@@ -102,38 +125,62 @@ def true_colour(reflectance: np.ndarray) -> np.ndarray:
     return np.where(np.isnan(rgb), 0, tci).astype("uint8")
 
 
+# the simulated COGs of an item: asset key -> (data type, overview resampling, compression)
+SIMULATED = {**{key: ("uint16", "average", LOSSLESS) for key in (*BANDS, "aot", "wvp")},
+             "scl": ("uint8", "nearest", LOSSLESS), "visual": ("uint8", "average", VISUAL)}
+
+
+def staged_cog(folder: Path, tile: Tile, epsg: int, key: str, rows: tuple[int, int] | None = None) -> StagedCog:
+    """The COG of simulated asset ``key`` (:data:`SIMULATED`: the spectral bands B02, B03, B04, B08
+    at 10 m and B8A, B11, B12 at 20 m; SCL, AOT and WVP at 20 m; the true-colour TCI at 10 m),
+    staged whole, or only the 10 m rows ``rows`` (an even start and stop) as a piece."""
+    dtype, resampling, compression = SIMULATED[key]
+    asset = ASSETS[key]
+    f = asset.resolution // 10
+    return StagedCog(folder / asset.file, (3 if key == "visual" else 1, tile.height // f, tile.width // f), dtype,
+                     tile, asset.resolution, epsg, resampling, compression,
+                     rows=(rows[0] // f, -(-rows[1] // f)) if rows else None)
+
+
+def assemble_cog(folder: Path, tile: Tile, epsg: int, key: str, starts: list[int]) -> None:
+    """Write asset ``key``'s COG from the pieces :class:`SceneWriter` staged from the 10 m rows
+    ``starts``, and delete them: the bytes one writer of the whole scene writes."""
+    with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB):
+        staged_cog(folder, tile, epsg, key).assemble([start // (ASSETS[key].resolution // 10) for start in starts])
+
+
+def save_thumbnail(folder: Path, parts: list[np.ndarray]) -> None:
+    """``folder/thumbnail.jpg`` from the (3, rows, cols) uint8 parts :class:`SceneWriter` kept, top to bottom."""
+    thumbnail = np.concatenate(parts, axis=1)
+    Image.fromarray(thumbnail.transpose(1, 2, 0)).save(folder / "thumbnail.jpg", quality=85)
+
+
 class SceneWriter:
-    """The simulated assets of one item, written from strips of its scene into ``folder``: the
-    spectral bands (B02, B03, B04, B08 at 10 m; B8A, B11, B12 at 20 m), SCL.tif, AOT.tif and
-    WVP.tif (20 m), TCI.tif and thumbnail.jpg (the placeholders: :mod:`.placeholders`).
+    """The simulated assets of one item (:data:`SIMULATED`, and thumbnail.jpg), written from
+    strips of its scene into ``folder``; the placeholders: :mod:`.placeholders`.
 
     Use as a context manager; call :meth:`write` with consecutive strips from row 0 (each an
     even number of rows, as :meth:`World.strips` gives them). The files appear when the block
     ends without an error; on an error the staged files are deleted.
+
+    With ``rows=(start, stop)`` it writes one block of the scene's rows (a whole tile is built
+    by several processes): the strips run from ``start`` to ``stop``, each COG's rows are staged
+    as a piece for :func:`assemble_cog`, and the thumbnail's rows are kept in :attr:`thumbnail`
+    for :func:`save_thumbnail`.
     """
 
-    def __init__(self, folder: Path, tile: Tile, epsg: int):
-        self.folder, self.tile, self.next_row = folder, tile, 0
-        h, w = tile.height, tile.width
-        self._cogs: dict[str, StagedCog] = {}
-        self._bands: dict[str, tuple[int, int]] = {}
-        for key in BANDS:
-            asset = ASSETS[key]
-            f = asset.resolution // 10
-            self._bands[key] = (BANDS.index(key), f)
-            self._cogs[key] = StagedCog(folder / asset.file, (1, h // f, w // f), "uint16", tile, asset.resolution,
-                                        epsg, "average")
-        for key in ("aot", "wvp"):
-            self._cogs[key] = StagedCog(folder / ASSETS[key].file, (1, h // 2, w // 2), "uint16", tile, 2 * GSD,
-                                        epsg, "average")
-        self._cogs["scl"] = StagedCog(folder / ASSETS["scl"].file, (1, h // 2, w // 2), "uint8", tile, 2 * GSD,
-                                      epsg, "nearest")
-        self._cogs["visual"] = StagedCog(folder / ASSETS["visual"].file, (3, h, w), "uint8", tile, GSD, epsg,
-                                         "average", VISUAL)
+    def __init__(self, folder: Path, tile: Tile, epsg: int, rows: tuple[int, int] | None = None):
+        start, self.stop = rows or (0, tile.height)
+        if rows is not None and not (0 <= start < self.stop <= tile.height and start % 2 == 0
+                                     and (self.stop % 2 == 0 or self.stop == tile.height)):
+            raise ValueError(f"rows={rows!r} must be an even start and stop within the tile's 0..{tile.height}")
+        self.folder, self.tile, self.next_row, self.piece = folder, tile, start, rows is not None
+        self._cogs = {key: staged_cog(folder, tile, epsg, key, rows) for key in SIMULATED}
+        self._bands = {key: (BANDS.index(key), ASSETS[key].resolution // 10) for key in BANDS}
         # the thumbnail from every step-th pixel, decimated before the per-pixel colour mapping (the
         # same pixels as decimating the TCI): a whole tile's full-size TCI would cost GBs of memory
-        self._step = max(1, h // 256)
-        self._thumbnail: list[np.ndarray] = []
+        self._step = max(1, tile.height // 256)
+        self.thumbnail: list[np.ndarray] = []
 
     def write(self, row: int, scene: Scene) -> None:
         """Write the strip ``scene`` of the tile's rows ``row`` .. ``row + its height``.
@@ -156,7 +203,7 @@ class SceneWriter:
         self._cogs["wvp"].write(row // 2, to_atmosphere_dn(scene.wvp)[None])
         self._cogs["visual"].write(row, true_colour(scene.reflectance))
         first = -row % self._step
-        self._thumbnail.append(true_colour(scene.reflectance[:, first::self._step, ::self._step]))
+        self.thumbnail.append(true_colour(scene.reflectance[:, first::self._step, ::self._step]))
 
     def __enter__(self) -> "SceneWriter":
         self._env = rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB)
@@ -165,18 +212,18 @@ class SceneWriter:
 
     def __exit__(self, exc_type, exc, tb) -> None:
         try:
-            if exc_type is not None or self.next_row != self.tile.height:
+            if exc_type is not None or self.next_row != self.stop:
                 for cog in self._cogs.values():
                     cog.abandon()
                 if exc_type is None:
-                    raise ValueError(f"strips ended at row {self.next_row} of {self.tile.height}")
+                    raise ValueError(f"strips ended at row {self.next_row} of {self.stop}")
                 return
             for cog in self._cogs.values():
-                cog.finish()
+                cog.close() if self.piece else cog.finish()
         finally:
             self._env.__exit__(None, None, None)
-        thumbnail = np.concatenate(self._thumbnail, axis=1)
-        Image.fromarray(thumbnail.transpose(1, 2, 0)).save(self.folder / "thumbnail.jpg", quality=85)
+        if not self.piece:
+            save_thumbnail(self.folder, self.thumbnail)
 
 
 def write_scene(folder: Path, scene: Scene, tile: Tile, epsg: int) -> None:
