@@ -16,7 +16,6 @@ from tests.fixtures import ROOT
 KNOWN_FAILING: dict[str, set[str]] = {
     # issue 20, not done yet: deeper material moved into "Going further" sections until each
     # core fits its stated minutes
-    "book/02_access_cogs": {"pacing"},
 }
 
 
