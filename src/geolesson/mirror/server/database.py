@@ -106,6 +106,23 @@ def cluster_root(home: Path, as_root: bool) -> Path:
     return Path(tempfile.gettempdir()) / f"geolesson-pg-{digest}"
 
 
+#: bytes of PostgreSQL's log kept before a start moves it aside (each start, load and stop adds a few KB;
+#: the fault tests' many restarts add more): the log takes at most twice this, beside Binder's 1.5 GB budget
+LOG_LIMIT = 1_000_000
+
+
+def rotate_log(logfile: Path, limit: int = LOG_LIMIT) -> bool:
+    """Move ``logfile`` to ``<name>.1`` (replacing the one before) when it holds more than ``limit``
+    bytes, so that a mirror started again and again keeps at most two logs; True if it did."""
+    try:
+        if logfile.stat().st_size <= limit:
+            return False
+    except FileNotFoundError:
+        return False
+    logfile.replace(logfile.with_name(logfile.name + ".1"))
+    return True
+
+
 class Cluster:
     """The mirror's PostgreSQL cluster in ``home/pg``."""
 
@@ -308,6 +325,7 @@ class Cluster:
         self.init(log)
         self._prepare_dirs()
         self.remove_stale_lock(log)
+        rotate_log(self.logfile)
         options = (f"-c listen_addresses=127.0.0.1 -p {port} -c unix_socket_directories={self.socket_dir} "
                    "-c unix_socket_permissions=0700 -c password_encryption=scram-sha-256 "
                    # a teaching mirror rebuilt from files: durability is not needed, speed is
