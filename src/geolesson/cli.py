@@ -150,6 +150,12 @@ def _mirror(args: argparse.Namespace) -> int:
     except (mirror.MirrorError, ValueError, TimeoutError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        if args.action != "build":
+            raise
+        print("error: mirror build interrupted: its workers are stopped and its partial folder deleted; "
+              "the data are as they were", file=sys.stderr)
+        return 130  # 128 + SIGINT, as a shell reports a Ctrl-C
     return 0
 
 

@@ -107,3 +107,27 @@ def test_inputs_digest_covers_every_module_the_build_runs():
     assert {"simulation.py", "writing.py", "items.py", "scenario.py", "noise.py"} <= {p.name for p in makers}
     assert makers <= hashed
     assert not any("server" in p.relative_to(package).parts for p in hashed)  # serving never shapes the data
+
+
+def test_an_interrupted_build_says_so_in_one_line_and_leaves_nothing(tiny_checkout, monkeypatch):
+    """Ctrl-C while jobs run (here: raised where a job's result arrives): exit 130, one line, no worker,
+    no partial folder."""
+    import multiprocessing
+
+    from geolesson.mirror import build as builder
+    from geolesson.mirror.jobs import Job
+    from tests.fixtures import run_cli
+    from tests.mirror.test_jobs import append
+
+    def interrupt(_):
+        raise KeyboardInterrupt
+
+    def jobs_then_ctrl_c(out):
+        jobs, finish = builder.sentinel1_jobs(out)
+        return [*jobs, Job("a quick job", 1e9, append, (str(out / "quick.txt"), "done"), then=interrupt)], finish
+
+    monkeypatch.setattr(builder, "sentinel2_jobs", jobs_then_ctrl_c)
+    code, err = run_cli("mirror", "build", "--workers", "2")
+    assert code == 130 and err.count("\n") == 1 and err.startswith("error: mirror build interrupted"), err
+    assert multiprocessing.active_children() == []
+    assert sorted(p.name for p in tiny_checkout.iterdir()) == ["run"]  # the lock's folder; no partial build
