@@ -5,12 +5,23 @@ The mirror's own tests (``tests/mirror/``: simulation, builds, servers, faults) 
 test that uses the running mirror or its built data (the ``mirror``, ``client``,
 ``local_items``, ``local_s1_items`` or ``built_book`` fixtures) are marked ``mirror`` here, so
 ``pytest -m "not mirror"`` runs the teaching helpers' unit tests alone.
+
+``make test`` runs two pytest-xdist workers (``-n 2 --dist loadgroup``) side by side: the
+book's tests (those that use ``built_book``: the build, the rendered site, the JupyterLab
+run) in one, against the mirror of ``data/mirror``; every other test in the other, on a
+private copy of the mirror's data with its own PostgreSQL, ports and request counters. The
+fault tests kill and restart their mirror, and chapter 2 counts the requests its mirror
+serves: neither may reach the other worker's mirror.
 """
 
 from __future__ import annotations
 
+import os
+import shutil
+import socket
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -24,10 +35,86 @@ MIRROR_FIXTURES = {"mirror", "client", "local_items", "local_s1_items", "built_b
 MIRROR_TESTS = Path(__file__).parent / "mirror"
 
 
+#: the two pytest-xdist groups of ``make test``: the book's tests, and every other test
+BOOK_GROUP, OTHER_GROUP = "book", "rest"
+
+
+def xdist_group(item) -> str:
+    return BOOK_GROUP if "built_book" in getattr(item, "fixturenames", ()) else OTHER_GROUP
+
+
+def pytest_itemcollected(item):
+    # as each test is collected, before any pytest_collection_modifyitems: pytest-xdist's
+    # reads the groups into the test ids there
+    if item.config.pluginmanager.hasplugin("xdist"):
+        item.add_marker(pytest.mark.xdist_group(xdist_group(item)))
+
+
 def pytest_collection_modifyitems(items):
     for item in items:
         if MIRROR_FIXTURES & set(getattr(item, "fixturenames", ())) or MIRROR_TESTS in item.path.parents:
             item.add_marker(pytest.mark.mirror)
+
+
+#: the group this xdist worker runs, and its private mirror home (the other group's worker)
+_worker = {"group": None, "home": None}
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item):
+    """In the xdist worker of the other tests: before the first test, a private copy of the
+    built mirror data (``files/`` and ``stac/``; a fresh PostgreSQL cluster is made and
+    loaded by the first start) becomes the mirror home (``GEOLESSON_MIRROR_DIR``)."""
+    if int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")) < 2:
+        return
+    group = xdist_group(item)
+    if _worker["group"] is None:
+        _worker["group"] = group
+        if group == OTHER_GROUP:
+            _worker["home"] = _private_mirror_home()
+            os.environ["GEOLESSON_MIRROR_DIR"] = str(_worker["home"])
+            # preferred ports of its own: both workers' mirrors start at once, and two starts
+            # preferring the same free port race for it between choosing and binding
+            os.environ["GEOLESSON_MIRROR_PORT"], os.environ["GEOLESSON_MIRROR_PG_PORT"] = map(str, _free_ports(2))
+    elif group != _worker["group"]:
+        pytest.exit(f"one xdist worker was given both test groups ({_worker['group']!r}, then {group!r}): "
+                    "run `pytest -n 2 --dist loadgroup` (make test) or without -n", returncode=3)
+
+
+def _free_ports(n: int) -> list[int]:
+    sockets = [socket.socket() for _ in range(n)]
+    try:
+        for s in sockets:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
+
+
+def _private_mirror_home() -> Path:
+    from geolesson._home import mirror_home
+
+    src = mirror_home()
+    home = Path(tempfile.mkdtemp(prefix="geolesson-test-mirror-"))
+    home.chmod(0o755)  # mkdtemp's 0700 would lock out the unprivileged account PostgreSQL runs as under root
+    for name in ("files", "stac"):
+        if (src / name).is_dir():
+            shutil.copytree(src / name, home / name)
+    return home
+
+
+@pytest.hookimpl(trylast=True)  # after the session fixtures' teardown (the mirror fixture stops what it started)
+def pytest_sessionfinish(session):
+    """The worker's private mirror stopped (if still running) and its copy deleted."""
+    home = _worker["home"]
+    if home is not None and home.exists():
+        stop = subprocess.run([sys.executable, "-m", "geolesson.cli", "mirror", "stop"], capture_output=True,
+                              text=True, timeout=120, env={**os.environ, "GEOLESSON_MIRROR_DIR": str(home)})
+        if stop.returncode:
+            sys.stderr.write(f"could not stop the test mirror in {home} (left in place):\n{stop.stdout}{stop.stderr}")
+            return
+        shutil.rmtree(home)
 
 
 @pytest.fixture(scope="session")
