@@ -6,7 +6,8 @@ a Binder session holds). The server is set up by ``book/tools/setup_lab.sh``, th
 jupytext; jupyterlab-myst renders their markdown), and is served under a JupyterHub-style
 prefix with ``JUPYTERHUB_SERVICE_PREFIX`` set, as on Binder and hubs. Its user settings
 (a temporary folder) set ``windowingMode`` to ``none``: JupyterLab's windowed notebook
-keeps off-screen cells out of the DOM, where a test could not see them.
+keeps off-screen cells out of the DOM, where a test could not see them; and turn autosave
+off, which would write a run's notebook over the chapter's source.
 """
 
 from __future__ import annotations
@@ -79,6 +80,10 @@ class LabServer:
         tracker = self.home / "settings" / "@jupyterlab" / "notebook-extension" / "tracker.jupyterlab-settings"
         tracker.parent.mkdir(parents=True)
         tracker.write_text(json.dumps({"windowingMode": "none"}))
+        # no autosave (every 120 s): jupytext would write the executed notebook back over the chapter's .md
+        docmanager = self.home / "settings" / "@jupyterlab" / "docmanager-extension" / "plugin.jupyterlab-settings"
+        docmanager.parent.mkdir(parents=True)
+        docmanager.write_text(json.dumps({"autosave": False}))
         env = dict(os.environ, JUPYTERLAB_SETTINGS_DIR=str(self.home / "settings"),
                    JUPYTERLAB_WORKSPACES_DIR=str(self.home / "workspaces"), JUPYTERHUB_SERVICE_PREFIX=PREFIX)
         for key, value in self.extra_env.items():

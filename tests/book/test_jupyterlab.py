@@ -160,6 +160,7 @@ def timing_free(text: str) -> str:
 @pytest.mark.parametrize("chapter", toc_chapters(), ids=lambda c: c.split("/")[-1])
 def test_chapter_runs_in_jupyterlab_as_on_the_web(lab, browser, built_book, chapter):
     web = web_chapter(built_book, chapter)
+    source = (ROOT / f"{chapter}.md").read_bytes()
     shots = ARTIFACTS / chapter.split("/")[-1]
     shutil.rmtree(shots, ignore_errors=True)
     shots.mkdir(parents=True)
@@ -272,6 +273,10 @@ def test_chapter_runs_in_jupyterlab_as_on_the_web(lab, browser, built_book, chap
         # the chapter's kernel goes with its page, as when a learner closes the notebook
         page.evaluate(f"() => {NOTEBOOK}?.sessionContext?.shutdown()")
         context.close()
+        changed = (ROOT / f"{chapter}.md").read_bytes() != source
+        if changed:
+            (ROOT / f"{chapter}.md").write_bytes(source)
+    assert not changed, f"{chapter}.md was saved over while it ran (restored)"
 
 
 def test_a_dashboard_link_opens_through_the_jupyter_servers_proxy(lab):
