@@ -18,7 +18,7 @@ import rasterio
 from rasterio.windows import Window
 
 from geolesson import sources
-from geolesson.gdal import GDAL_HTTP_OPTIONS
+from geolesson.gdal import GDAL_HTTP_OPTIONS, open_error_cause
 from geolesson.http import CONNECT_TIMEOUT, READ_TIMEOUT, http_session
 
 
@@ -132,7 +132,8 @@ def inspect(href: str | os.PathLike) -> CogInfo:
         try:
             ds = rasterio.open(href)
         except rasterio.errors.RasterioIOError as exc:
-            raise rasterio.errors.RasterioIOError(f"cannot open href={href!r}: {exc}") from exc
+            raise rasterio.errors.RasterioIOError(f"cannot open href={href!r}: {exc}{open_error_cause(href, exc)}") \
+                from exc
         file_size = _file_size(href)
         with ds:
             truncated = _truncation(ds, file_size)

@@ -56,6 +56,23 @@ GDAL_HTTP_OPTIONS = {
 GDAL_CACHE_OPTIONS = {"GDAL_CACHEMAX": "128"}  # MB (GDAL reads values below 100000 as MB)
 
 
+# GDAL's messages for a file it could not open that hide a network's part: a reset
+# connection, an HTML error page and a dead network read alike as an unknown format
+OPAQUE_OPEN_ERRORS = ("not recognized as being in a supported file format", "does not exist in the file system")
+
+
+def open_error_cause(href: str, error: BaseException) -> str:
+    """What to add to GDAL's ``error`` for ``href``: ``"; cause: ..."`` when GDAL's message is
+    one of :data:`OPAQUE_OPEN_ERRORS` and one request for the file's first bytes tells the
+    cause (:func:`geolesson.http.http_failure_cause`), else ``""``."""
+    from geolesson.http import http_failure_cause
+
+    if not any(text in str(error) for text in OPAQUE_OPEN_ERRORS):
+        return ""
+    cause = http_failure_cause(href)
+    return f"; cause: {cause}" if cause else ""
+
+
 def configure_gdal() -> dict:
     """Set the GDAL HTTP options and the block cache size (``GDAL_CACHE_OPTIONS``) in this
     process's environment, each only if not set already; returns them.

@@ -29,7 +29,14 @@ import httpx
 
 from geolesson._home import data_dir, mirror_healthy, read_state
 from geolesson.gdal import GDAL_HTTP_OPTIONS, configure_gdal  # noqa: F401  (the chapters call sources.configure_gdal)
-from geolesson.http import CONNECT_TIMEOUT, READ_TIMEOUT, http_retry, http_session
+from geolesson.http import (
+    CONNECT_TIMEOUT,
+    READ_TIMEOUT,
+    SourceError,  # noqa: F401  (public here: what live-mode calls raise)
+    http_retry,
+    http_session,
+    mount_bounded_adapters,
+)
 
 MODES = ("mirror", "live")
 LIVE_STAC_API = {
@@ -40,10 +47,6 @@ PROVIDERS = tuple(LIVE_STAC_API)
 
 # `geolesson mirror start` from a notebook: a cold start takes ~10 s, one waiting for a build longer
 START_TIMEOUT = 300
-
-
-class SourceError(ConnectionError):
-    """A live service (STAC API, token service) failed or did not answer in time; names the URL."""
 
 
 def source_mode(mode: str | None = None) -> str:
@@ -205,6 +208,7 @@ def open_client(provider: str = "earth-search", mode: str | None = None):
     url = stac_api_url(provider, mode)
     timeout = (CONNECT_TIMEOUT, READ_TIMEOUT)
     stac_io = StacApiIO(timeout=timeout, max_retries=http_retry())
+    mount_bounded_adapters(stac_io.session)
     try:
         return pystac_client.Client.open(url, modifier=item_modifier(provider, mode), stac_io=stac_io,
                                          timeout=timeout)

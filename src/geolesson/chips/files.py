@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from geolesson.gdal import GDAL_HTTP_OPTIONS
+from geolesson.gdal import GDAL_HTTP_OPTIONS, open_error_cause
 
 _local = threading.local()
 
@@ -62,7 +62,7 @@ def open_dataset(href: str):
             with rasterio.Env(**GDAL_HTTP_OPTIONS):
                 ds = rasterio.open(href)
         except Exception as exc:
-            raise OSError(f"could not open {href!r}: {exc}") from exc
+            raise OSError(f"could not open {href!r}: {exc}{open_error_cause(href, exc)}") from exc
         cache[href] = ds
     return ds
 
