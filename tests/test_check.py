@@ -13,6 +13,8 @@ def test_check_passes_against_the_mirror(mirror):
     assert len(lines) == 6 and all(line.startswith("ok") for line in lines)
     assert "mirror data: ok:" in r.stdout
     assert "GDAL" in r.stdout and "PROJ" in r.stdout and "search found S2" in r.stdout
+    read = next(line for line in lines if "COG window read" in line)
+    assert f" at {mirror['files_url']}" in read and read.split(" (")[0].endswith(".tif")
 
 
 def test_check_reports_failures_with_a_hint(monkeypatch):

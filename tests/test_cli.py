@@ -3,7 +3,10 @@ before any search or cluster starts; an unreachable scheduler fails in bounded t
 
 from __future__ import annotations
 
+import os
 import socket
+import subprocess
+import sys
 import time
 
 import pytest
@@ -89,3 +92,14 @@ def test_an_unreachable_scheduler_fails_in_bounded_time_with_one_line(tmp_path):
     assert len(lines) == 1 and f"tcp://127.0.0.1:{port}" in lines[0] and "Dask scheduler" in lines[0], err
     assert seconds < 30, f"{seconds:.0f} s to give up on a closed port"
     assert not (tmp_path / "idx").exists()
+
+
+def test_a_pipe_closed_by_its_reader_ends_without_a_traceback(tmp_path):
+    """`geolesson mirror status | head -1`: head leaves after one line."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    run = subprocess.run([sys.executable, "-m", "geolesson.cli", "mirror", "status"], stdout=write_end,
+                         stderr=subprocess.PIPE, text=True, timeout=60,
+                         env={**os.environ, "GEOLESSON_MIRROR_DIR": str(tmp_path / "home")})
+    os.close(write_end)
+    assert run.returncode == 1 and run.stderr == ""

@@ -264,7 +264,14 @@ def main(argv: list[str] | None = None) -> int:
     status: 0 ok; 1 a failure (the message on stderr); 2 bad input (argparse's, or ``chips
     index``'s); 3 ``mirror status``: not running."""
     args = parser().parse_args(argv)
-    return args.func(args)
+    try:
+        return args.func(args)
+    except BrokenPipeError:
+        # the reader of a pipe left early (`geolesson mirror status | head -1`): not our
+        # failure, but Python would print a traceback when it flushes stdout at exit
+        # (docs.python.org/3/library/signal.html#note-on-sigpipe)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
 
 
 if __name__ == "__main__":
