@@ -66,12 +66,17 @@ def peak_rss_mib() -> float:
 
 class PeakRSS:
     """Peak resident memory of this process plus all its children (DataLoader workers),
-    sampled by a background thread every ``period`` seconds (bytes, in ``peak``)."""
+    sampled by a background thread every ``period`` seconds (bytes): ``peak``, the sum of
+    their RSS, which counts twice the pages a forked worker shares with its parent (the
+    libraries, the interpreter), and with ``pss=True`` also ``peak_pss``, the sum of their
+    proportional set sizes (each shared page split between the processes sharing it:
+    what the tree costs the machine), and ``peak_parent`` / ``peak_children`` (RSS)."""
 
-    def __init__(self, period: float = 0.02):
+    def __init__(self, period: float = 0.02, pss: bool = False):
         import psutil
 
-        self._proc, self._period, self.peak = psutil.Process(), period, 0
+        self._proc, self._period, self._pss = psutil.Process(), period, pss
+        self.peak = self.peak_pss = self.peak_parent = self.peak_children = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -79,13 +84,20 @@ class PeakRSS:
         import psutil
 
         while not self._stop.is_set():
-            total = 0
+            rss, pss, children = 0, 0, 0
             for p in [self._proc, *self._proc.children(recursive=True)]:
                 try:
-                    total += p.memory_info().rss
+                    info = p.memory_full_info() if self._pss else p.memory_info()
                 except psutil.Error:  # a worker that just exited
-                    pass
-            self.peak = max(self.peak, total)
+                    continue
+                rss += info.rss
+                pss += getattr(info, "pss", 0)
+                if p is self._proc:
+                    self.peak_parent = max(self.peak_parent, info.rss)
+                else:
+                    children += info.rss
+            self.peak, self.peak_pss = max(self.peak, rss), max(self.peak_pss, pss)
+            self.peak_children = max(self.peak_children, children)
             self._stop.wait(self._period)
 
     def __enter__(self) -> PeakRSS:
