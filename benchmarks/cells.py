@@ -13,9 +13,12 @@ mybinder.org sets), so chapters that size a demonstration from the memory availa
 it as on Binder.
 
 Each cell's wall time is taken from the moment nbclient sends it to the moment its reply
-arrives. With ``--runs N`` every chapter runs N times in fresh kernels and each cell's
-median is kept. Prints each chapter's total, then the ``--top`` slowest cells (chapter,
-cell number, first line of code, median seconds) and every cell over the 10 s target;
+arrives; its CPU time is the user + system seconds the kernel's process tree (with the
+children it reaped: Dask and DataLoader workers) and the mirror's processes spent meanwhile,
+a second number that a busy shared machine disturbs less than the wall time. With
+``--runs N`` every chapter runs N times in fresh kernels and each cell's median is kept.
+Prints each chapter's total, then the ``--top`` slowest cells (chapter, cell number,
+first line of code, median wall and CPU seconds) and every cell over the 10 s target;
 exits 1 when one is over. Run it on a quiet machine (``cat /proc/loadavg``): the numbers
 are wall times.
 """
@@ -67,19 +70,42 @@ class Pinned:
                 pass
 
 
-def cell_times(chapter: Path, mem_limit: int) -> dict[int, float]:
-    """Wall seconds of each code cell of one run of the chapter in a fresh kernel."""
+def cpu_seconds(procs: list[psutil.Process]) -> float:
+    """User + system seconds of these processes, with the children each has reaped."""
+    total = 0.0
+    for p in procs:
+        try:
+            t = p.cpu_times()
+        except psutil.Error:  # ended since it was listed
+            continue
+        total += t.user + t.system + t.children_user + t.children_system
+    return total
+
+
+def cell_times(chapter: Path, mem_limit: int) -> tuple[dict[int, float], dict[int, float]]:
+    """Wall seconds and CPU seconds of each code cell of one run of the chapter in a fresh kernel."""
     nb = jupytext.read(chapter)
     client = nbclient.NotebookClient(nb, timeout=1800, kernel_name="python3",
                                      resources={"metadata": {"path": str(chapter.parent)}})
     os.environ["MEM_LIMIT"] = str(mem_limit)  # the kernel inherits this process's environment
-    started: dict[int, float] = {}
+    started: dict[int, tuple[float, float]] = {}
     times: dict[int, float] = {}
-    client.on_cell_execute = lambda cell, cell_index: started.__setitem__(cell_index, time.perf_counter())
-    client.on_cell_executed = lambda cell, cell_index, execute_reply: times.__setitem__(
-        cell_index, time.perf_counter() - started[cell_index])
+    cpu: dict[int, float] = {}
+
+    def used() -> float:
+        return cpu_seconds([*tree(client.km.provisioner.pid), *mirror_processes()])
+
+    def before(cell, cell_index):
+        started[cell_index] = (time.perf_counter(), used())
+
+    def after(cell, cell_index, execute_reply):
+        wall0, cpu0 = started[cell_index]
+        times[cell_index] = time.perf_counter() - wall0
+        cpu[cell_index] = used() - cpu0
+
+    client.on_cell_execute, client.on_cell_executed = before, after
     client.execute()
-    return times
+    return times, cpu
 
 
 def first_line(chapter: Path, index: int) -> str:
@@ -104,20 +130,25 @@ def main() -> int:
     print(f"load average before: {' '.join(f'{v:.2f}' for v in os.getloadavg())}; CPU {args.cpu} only "
           f"(kernel and mirror), MEM_LIMIT={args.mem_limit}, {args.runs} run(s) per chapter")
     medians: dict[tuple[str, int], float] = {}
+    cpu_medians: dict[tuple[str, int], float] = {}
     with Pinned(args.cpu):
         for chapter in args.chapters:
-            runs = [cell_times(chapter, args.mem_limit) for _ in range(args.runs)]
+            pairs = [cell_times(chapter, args.mem_limit) for _ in range(args.runs)]
+            runs = [wall for wall, _ in pairs]
             per_cell = {i: statistics.median(r[i] for r in runs) for i in runs[0]}
             medians |= {(chapter.stem, i): s for i, s in per_cell.items()}
+            cpu_medians |= {(chapter.stem, i): statistics.median(c[i] for _, c in pairs)
+                            for i in runs[0]}
             totals = [sum(r.values()) for r in runs]
             print(f"{chapter.stem:<16} {statistics.median(totals):7.1f} s in all "
                   f"(runs: {', '.join(f'{t:.1f}' for t in totals)}); slowest cell "
                   f"{max(per_cell.values()):.1f} s", flush=True)
+    print(f"load average after: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
     print(f"\nthe book in all: {sum(medians.values()):.0f} s of cells")
-    print(f"\nthe {args.top} slowest cells (median of {args.runs} run(s)):")
+    print(f"\nthe {args.top} slowest cells (median of {args.runs} run(s); wall, CPU):")
     ranked = sorted(medians.items(), key=lambda kv: -kv[1])
     for (stem, index), seconds in ranked[:args.top]:
-        print(f"{seconds:7.1f} s  {stem:<16} cell {index:<3} "
+        print(f"{seconds:7.1f} s {cpu_medians[stem, index]:6.1f} s CPU  {stem:<16} cell {index:<3} "
               f"{first_line(ROOT / 'book' / f'{stem}.md', index)}")
     over = [(k, s) for k, s in ranked if s > TARGET_S]
     print(f"\ncells over {TARGET_S:.0f} s: {len(over) or 'none'}")
