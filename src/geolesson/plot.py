@@ -213,7 +213,8 @@ def block_grid(ax: "Axes", info: "CogInfo", level: int | None = None, window=Non
     ax.set_ylim(1.02 * nrows * brows, -0.02 * nrows * brows)
     ax.set_aspect("equal")
     name = "full resolution" if level is None else f"overview 1/{factor}"
-    ax.set_title(f"{name}\n{width}×{height} px, {nrows}×{ncols} block{'s' if nrows * ncols > 1 else ''}",
+    # three short lines: the title stays as narrow as a one-block overview's panel
+    ax.set_title(f"{name}\n{width}×{height} px\n{nrows}×{ncols} block{'s' if nrows * ncols > 1 else ''}",
                  fontsize="medium")
     ax.set_xlabel("column (px)")
     ax.set_ylabel("row (px)")

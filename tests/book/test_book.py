@@ -51,3 +51,24 @@ def test_numbers_in_prose_read_as_numbers(built_book, chapter):
     assert values, "no computed value in the prose"
     raw = [v for v in values if re.search(r"\b(?:np\.\w+|array)\(", v)]
     assert not raw, raw
+
+
+# book/matplotlibrc draws figures 7 in wide at 100 dpi, the web page's text column (688 px);
+# the inline backend's tight bounding box may add a few pixels of text past the edge
+MAX_FIGURE_PX = 720
+
+
+@pytest.mark.book
+@pytest.mark.parametrize("chapter", CHAPTERS)
+def test_figures_are_drawn_at_the_page_width(built_book, chapter):
+    """A figure wider than the text column is scaled down on the page, and its text with it
+    (a 13 in figure's 11 pt labels show at 6 pt): every figure the chapter's cells drew fits."""
+    from PIL import Image  # matplotlib's own dependency
+
+    html = (built_book / f"{chapter}.html").read_text()
+    widths = {}
+    for src in re.findall(r'<img[^>]+src="\.\./(_images/[^"]+\.png)"', html):
+        with Image.open(built_book / src) as image:
+            widths[src] = image.width
+    assert widths, "no figure"
+    assert max(widths.values()) <= MAX_FIGURE_PX, {s: w for s, w in widths.items() if w > MAX_FIGURE_PX}

@@ -58,6 +58,11 @@ checked rule by rule (one test per chapter and rule):
     the API reference page: its module's ``automodule`` there lists it (``:members:`` takes
     the module's ``__all__``, else the public names defined in it), so the learner can look
     it up.
+``figure_size``
+    Figures are drawn for the web page's text column (688 px, about 7 in at the 100 dpi
+    they are saved at; ``book/matplotlibrc`` sets that default and text of 11 pt): no
+    ``figsize`` wider than 7 in, no font size below 9 pt (``"x-small"``, ``"xx-small"`` or
+    a number under 9), so that no figure is scaled down and no text shrinks below 9 pt.
 ``computed_prose``
     Numbers computed by code reach the prose through ``{eval}`` roles, which both renderings
     evaluate (MyST-NB's inline execution on the web, jupyterlab-myst in JupyterLab): no
@@ -134,7 +139,7 @@ REMOVED_OUTPUT_TAGS = {"remove-output", "remove-cell"}
 
 RULES = ("front_matter", "exercises", "concept_check", "instructor_note", "pacing",
          "try_it_live", "figures", "no_typed_ids_dates", "code_cell_size", "code_line_width",
-         "term_links", "public_api_only", "reference_names", "computed_prose",
+         "term_links", "public_api_only", "reference_names", "figure_size", "computed_prose",
          "typed_comparisons", "prose_comments", "notebook_markup", "plumbing_collapsed",
          "solutions_collapsed")
 
@@ -285,6 +290,28 @@ def check_figures(text: str) -> list[str]:
                 and DRAWS_FIGURE.search("\n".join(cell.body)):
             problems.append(f"code cell at line {cell.line} draws a figure without caption or alt "
                             "text: give it mystnb: figure (name, caption) and image (alt) metadata")
+    return problems
+
+
+MAX_FIGURE_INCHES = 7.0  # the text column: 688 px at the 100 dpi of book/matplotlibrc
+MIN_FONT_POINTS = 9.0
+FIGSIZE = re.compile(r"\bfigsize\s*=\s*\(\s*([\d.]+)\s*,")
+SMALL_FONT = re.compile(r"\b(?:fontsize|labelsize)\s*=\s*(?:\"(x+-small)\"|'(x+-small)'|([\d.]+)\b)")
+
+
+def check_figure_size(text: str) -> list[str]:
+    problems = []
+    for cell in code_cells(text):
+        code = "\n".join(cell.body)
+        for m in FIGSIZE.finditer(code):
+            if float(m.group(1)) > MAX_FIGURE_INCHES:
+                problems.append(f"code cell at line {cell.line}: figsize {m.group(1)} in wide, more than "
+                                f"the page's {MAX_FIGURE_INCHES:g} in: the page would shrink it and its text")
+        for m in SMALL_FONT.finditer(code):
+            named, number = m.group(1) or m.group(2), m.group(3)
+            if named or float(number) < MIN_FONT_POINTS:
+                problems.append(f"code cell at line {cell.line}: font size {named or number} is below "
+                                f"{MIN_FONT_POINTS:g} pt (use \"small\", 9.2 pt, or larger)")
     return problems
 
 
@@ -793,6 +820,9 @@ def test_the_checker_passes_a_chapter_that_meets_the_contract():
     ("figures", "print(0)", "fig = plt.figure()"),
     ("figures", "---\nmystnb:\n  figure:", "---\ntags: [remove-output]\nmystnb:\n  figure:"),
     ("figures", "print(0)", "```\n\n```{glue:figure} fig-map\n:alt: a map of it\n\nA map.\n```\n```{code-cell}"),
+    ("figure_size", "fig, ax = plt.subplots()", "fig, ax = plt.subplots(figsize=(12, 4))"),
+    ("figure_size", "fig, ax = plt.subplots()", 'fig, ax = plt.subplots()\nax.set_title("x", fontsize="x-small")'),
+    ("figure_size", "fig, ax = plt.subplots()", "fig, ax = plt.subplots()\nax.tick_params(labelsize=7)"),
     ("no_typed_ids_dates", "print(1)", 'item = client.get_item("S2A_35SNA_20230831_0_L2A")'),
     ("no_typed_ids_dates", "print(1)", 'cube.sel(time="2023-08-06")'),
     ("no_typed_ids_dates", "print(1)", "t = datetime(2023, 8, 6)"),
