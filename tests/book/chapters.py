@@ -13,8 +13,16 @@ import yaml
 from tests.fixtures import ROOT
 
 # rules today's chapters do not meet yet (a strict xfail each): the fix deletes its entry.
-# Empty: every chapter meets every rule.
-KNOWN_FAILING: dict[str, set[str]] = {}
+KNOWN_FAILING: dict[str, set[str]] = {
+    # issue 20, not done yet: the first use of each helper links to its reference entry
+    # (chapter 1 does; the pattern is a markdown link to #geolesson.module.name)
+    "book/02_access_cogs": {"reference_links"},
+    "book/03_dask_ndvi": {"reference_links"},
+    "book/04_datacubes": {"reference_links"},
+    "book/05_chipping": {"reference_links"},
+    "book/06_batching": {"reference_links"},
+    "book/07_predict": {"reference_links"},
+}
 
 
 def toc_chapters(toc_path: Path = ROOT / "_toc.yml") -> list[str]:

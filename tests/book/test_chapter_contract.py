@@ -58,6 +58,13 @@ checked rule by rule (one test per chapter and rule):
     the API reference page: its module's ``automodule`` there lists it (``:members:`` takes
     the module's ``__all__``, else the public names defined in it), so the learner can look
     it up.
+``reference_links``
+    The first time a shown code cell uses a ``geolesson`` function or class, the prose
+    around it (up to the next code cell) links to its entry on the reference page,
+    ``[`sources.open_client`](#geolesson.sources.open_client)``, with a line on what it does
+    with the library underneath. MyST resolves ``#geolesson...`` to the autodoc entry on the
+    web page; in JupyterLab the link shows its text (the notebook is not the web site), and
+    the Contextual Help panel (Ctrl+I) shows the same docstring the entry is made from.
 ``figure_size``
     Figures are drawn for the web page's text column (688 px, about 7 in at the 100 dpi
     they are saved at; ``book/matplotlibrc`` sets that default and text of 11 pt): no
@@ -139,7 +146,7 @@ REMOVED_OUTPUT_TAGS = {"remove-output", "remove-cell"}
 
 RULES = ("front_matter", "exercises", "concept_check", "instructor_note", "pacing",
          "try_it_live", "figures", "no_typed_ids_dates", "code_cell_size", "code_line_width",
-         "term_links", "public_api_only", "reference_names", "figure_size", "computed_prose",
+         "term_links", "public_api_only", "reference_names", "reference_links", "figure_size", "computed_prose",
          "typed_comparisons", "prose_comments", "notebook_markup", "plumbing_collapsed",
          "solutions_collapsed")
 
@@ -468,6 +475,46 @@ def check_reference_names(text: str) -> list[str]:
     return [f"{name} is used in the chapter's code but not documented on the reference page"
             for name in sorted(used - documented)
             if (obj := _resolve(name)) is None or id(obj) not in documented_objects]
+
+
+API_LINK = re.compile(r"\]\(#(geolesson(?:\.\w+)+)\)")
+
+
+def first_uses(text: str) -> dict[str, int]:
+    """The ``geolesson`` functions and classes that shown code cells use: the first line of
+    the first cell that uses each."""
+    import ast
+    import inspect
+
+    aliases: dict[str, str] = {}
+    first: dict[str, int] = {}
+    for cell in code_cells(text):  # in order: an alias is bound by a cell above its use
+        code = "\n".join(s for s in cell.body if not s.lstrip().startswith(("%", "!")))
+        try:
+            names = _geolesson_names(ast.parse(code), aliases)
+        except SyntaxError:
+            continue
+        if shown(cell):
+            for name in sorted(names):
+                obj = _resolve(name)
+                if inspect.isfunction(obj) or inspect.isclass(obj):
+                    first.setdefault(name, cell.line)
+    return first
+
+
+def check_reference_links(text: str) -> list[str]:
+    starts = [c.line for c in code_cells(text)]
+    prose = prose_lines(text)
+    problems = []
+    for name, line in first_uses(text).items():
+        obj = _resolve(name)  # a re-exported name is documented where it is defined
+        targets = {name, f"{obj.__module__}.{obj.__qualname__}"}
+        end = next((start for start in starts if start > line), len(text.splitlines()) + 1)
+        linked = {m.group(1) for i, s in prose if i < end for m in API_LINK.finditer(s)}
+        if not targets & linked:
+            problems.append(f"{name} is first used in the code cell at line {line}, but the prose up to "
+                            f"the next code cell does not link to it: [`...`](#{name})")
+    return problems
 
 
 def _resolve(dotted: str):
@@ -840,6 +887,7 @@ def test_the_checker_passes_a_chapter_that_meets_the_contract():
     ("term_links", "An {term}`item` is one scene; {term}`assets <asset>` are its files.", ""),
     ("reference_names", "print(1)", "from geolesson import sources\nsources.no_such_helper()"),
     ("reference_names", "print(1)", "from geolesson.chips import no_such_helper"),
+    ("reference_links", "print(1)", 'from geolesson import sources\nclient = sources.open_client("earth-search")'),
     ("public_api_only", "print(1)", "from geolesson._home import data_dir"),
     ("public_api_only", "print(1)", "import geolesson._home as home"),
     ("public_api_only", "print(1)", "from geolesson import _home"),
