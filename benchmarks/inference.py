@@ -25,8 +25,9 @@ same scene, model, weights and chips, and compares the stitched probabilities pi
 Peak RSS is the whole process tree's (the process and its DataLoader workers, sampled every
 20 ms), which counts twice the pages a forked worker shares with its parent; peak PSS (each
 shared page split between its processes) is what the tree costs the machine. The quarter of
-the rows is always run, so that the flatness of both is printed. Targets (issue 23): end2end >= 0.8 x min(read, forward) chips/s; peak RSS <= 1 GiB,
-flat from a quarter of the rows to all of them.
+the rows is always run, so that the flatness of both is printed. Targets (issue 23): end2end
+>= 0.8 x min(read, forward) chips/s; peak RSS <= 1 GiB, flat from a quarter of the rows to
+all of them.
 """
 
 from __future__ import annotations
