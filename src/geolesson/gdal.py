@@ -56,8 +56,8 @@ GDAL_HTTP_OPTIONS = {
 GDAL_CACHE_OPTIONS = {"GDAL_CACHEMAX": "128"}  # MB (GDAL reads values below 100000 as MB)
 
 
-# GDAL's messages for a file it could not open that hide a network's part: a reset
-# connection, an HTML error page and a dead network read alike as an unknown format
+#: GDAL's messages for a file it could not open that hide the network's part (a reset
+#: connection, an HTML error page and a dead network read alike as an unknown format).
 OPAQUE_OPEN_ERRORS = ("not recognized as being in a supported file format", "does not exist in the file system")
 
 

@@ -117,9 +117,9 @@ def http_failure_cause(href: str) -> str | None:
     for a reset connection or an HTML error page alike.
 
     Returns:
-        A short cause ("HTTP 404 Not Found", "the connection was reset: ...", ...), or None
-        when the server sends the start of a TIFF (the problem is not the network) or
-        ``href`` is not an HTTP URL.
+        str | None: a short cause, such as ``HTTP 404 Not Found`` or the connection error
+        that ended the request; None when the server sends the start of a TIFF (the
+        problem is not the network) or ``href`` is not an HTTP URL.
     """
     import requests
 
