@@ -51,6 +51,7 @@ RUN_ALL_TIMEOUT_S = 1200
 MEASURED = {
     "book/03_dask_ndvi": {"t_numpy", "t_threads", "t_sync", "t_threads_w", "speedup", "speedup_sync",
                           "m_numpy", "m_threads", "m_threads_w", "budget_gib", "numpy_tile_share", "dask_vs_numpy",
+                          "bytes_per_px", "numpy_tile_gib",
                           "peak_one_block", "work_numpy", "peak_ours", "m_start", "tile_estimate_s"},
     "book/05_chipping": {"precut_s", "index_pair_s", "disk_ms", "fly_ms", "index_s", "archive_s", "rerun_s",
                           "archive_vs_serial"},
