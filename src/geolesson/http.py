@@ -25,7 +25,7 @@ READ_TIMEOUT = 10
 RETRY_STATUS = (429, 500, 502, 503, 504)
 # A host name must resolve within RESOLVE_TIMEOUT s. getaddrinfo has no timeout and the
 # clients' timeouts start after it: a DNS server that never answers held each attempt for
-# glibc's 2 x 5 s, 31-38 s in all with the connect retries (/work/notes/live/before.txt)
+# glibc's 2 x 5 s, 31-38 s in all with the connect retries (tests/test_http.py stands one in)
 RESOLVE_TIMEOUT = 10
 
 
