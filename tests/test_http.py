@@ -30,6 +30,7 @@ def silent_resolver(monkeypatch):
 
     monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
     monkeypatch.setattr(http, "RESOLVE_TIMEOUT", 1.0)
+    monkeypatch.setattr(http, "_resolved", {})  # nothing resolved earlier in this process counts
     yield
     never.set()  # the lookup threads left waiting end
 
@@ -139,3 +140,12 @@ def test_the_cause_is_not_guessed_for_a_local_file(tmp_path):
     path.write_text("not a tiff")
     exc, _ = timed(lambda: cog.inspect(path))
     assert str(path) in str(exc) and "cause:" not in str(exc)
+
+
+def test_a_host_that_just_resolved_is_not_looked_up_again(monkeypatch):
+    lookups = []
+    monkeypatch.setattr(socket, "getaddrinfo", lambda host, *a, **k: lookups.append(host) or [])
+    monkeypatch.setattr(http, "_resolved", {})
+    for _ in range(3):
+        http.resolve_within("https://earth-search.aws.element84.com/v1/search")
+    assert lookups == ["earth-search.aws.element84.com"]

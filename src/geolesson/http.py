@@ -13,8 +13,10 @@ name the cause that GDAL's message hides (:func:`http_failure_cause`).
 from __future__ import annotations
 
 import ipaddress
+import math
 import socket
 import threading
+import time
 from urllib.parse import urlsplit
 
 # Timeouts (s) for every HTTP request to a STAC API, a token service or a COG: a connection
@@ -53,6 +55,8 @@ def resolve_within(url: str, timeout: float | None = None) -> None:
         return
     except ValueError:
         pass
+    if time.monotonic() - _resolved.get(host, -math.inf) < RESOLVED_FOR:
+        return  # answered a moment ago: no second lookup (and thread) for each request of a search
     timeout = RESOLVE_TIMEOUT if timeout is None else timeout
     lookup = threading.Thread(target=_lookup, args=(host,), daemon=True, name=f"resolve {host}")
     lookup.start()
@@ -66,7 +70,13 @@ def _lookup(host: str) -> None:
     try:
         socket.getaddrinfo(host, None)
     except OSError:
-        pass  # the client's own lookup raises it, naming the host
+        return  # the client's own lookup raises it, naming the host
+    _resolved[host] = time.monotonic()
+
+
+# hosts that resolved, and when (time.monotonic()); trusted for RESOLVED_FOR s
+_resolved: dict[str, float] = {}
+RESOLVED_FOR = 60
 
 
 def http_retry():
