@@ -35,7 +35,8 @@ def toc_chapters(toc_path: Path = ROOT / "_toc.yml") -> list[str]:
 
 @dataclass
 class Block:
-    """A fenced directive: its name, argument, options, body lines and first line number."""
+    """A fenced directive: its name, argument, options, body lines, first line number and
+    the line number of its closing fence (both 1-based)."""
 
     name: str
     argument: str
@@ -44,6 +45,12 @@ class Block:
     line: int
     tags: set[str] = field(default_factory=set)
     meta: dict = field(default_factory=dict)  # the options as parsed (nested YAML kept)
+    end: int = 0
+
+    @property
+    def span(self) -> range:
+        """Its line numbers, from the opening fence to the closing one, options included."""
+        return range(self.line, self.end + 1)
 
 
 FENCE = re.compile(r"^(?P<fence>`{3,}|:{3,})\{(?P<name>[\w:-]+)\}\s*(?P<arg>.*)$")
@@ -87,7 +94,7 @@ def blocks(text: str) -> list[Block]:
             end = next((j for j in range(i + 1, stop) if lines[j].strip() == fence), stop)
             opts, body, meta = _options(lines[i + 1:end])
             found.append(Block(m.group("name"), m.group("arg").strip(), opts, body, i + 1,
-                               _tags(opts), meta))
+                               _tags(opts), meta, end + 1))
             if m.group("name") != "code-cell":
                 scan(i + 1, end)
             i = end + 1
@@ -153,13 +160,13 @@ def core_lines(text: str) -> set[int]:
     glance = next((b for b in blocks(text) if b.name == "admonition"
                    and "at a glance" in b.argument.lower()), None)
     if glance is not None:
-        start = max(start, glance.line + len(glance.body) + 1)
+        start = max(start, glance.end)
     # an instructor note is for the instructor, not taught: not core
     notes = {i for b in blocks(text) if b.name == "admonition"
              and b.argument.lower().startswith("instructor note")
-             for i in range(b.line, b.line + len(b.body) + 2)}
+             for i in b.span}
     # a "# comment" line of a code cell is not a heading
-    in_cell = {i for c in code_cells(text) for i in range(c.line, c.line + len(c.body) + 2)}
+    in_cell = {i for c in code_cells(text) for i in c.span}
     core, skip_level = set(), None
     for i, s in enumerate(lines, 1):
         heading = re.match(r"^(#{1,6}) ", s) if i not in in_cell else None
@@ -184,7 +191,7 @@ def pace(text: str) -> Pace:
     plus shown code lines ÷ 3 (hidden plumbing, exercises and "Going further" excluded)."""
     core = core_lines(text)
     cells = code_cells(text)
-    in_cell = {i for c in cells for i in range(c.line, c.line + len(c.body) + 2)}
+    in_cell = {i for c in cells for i in c.span}
     words = sum(prose_words(s) for i, s in enumerate(text.splitlines(), 1)
                 if i in core and i not in in_cell and not MARKUP_LINE.match(s.strip()))
     code = sum(len(code_lines(c)) for c in cells

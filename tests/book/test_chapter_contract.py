@@ -126,6 +126,7 @@ from tests.book.chapters import (
     GLANCE_ROW,
     KNOWN_FAILING,
     Block,
+    Pace,
     blocks,
     code_cells,
     code_lines,
@@ -372,7 +373,7 @@ TERM = re.compile(r"\{term\}`([^`]+)`")
 
 def term_targets(text: str) -> list[str]:
     """Targets of the {term} links in the prose (not in code cells)."""
-    code = {i for c in code_cells(text) for i in range(c.line, c.line + len(c.body) + 2)}
+    code = {i for c in code_cells(text) for i in c.span}
     prose = "\n".join(s for i, s in enumerate(text.splitlines(), 1) if i not in code)
     return [(m := re.search(r"<([^<>]+)>\s*$", t)) and m.group(1).strip() or t.strip()
             for t in TERM.findall(prose)]
@@ -530,7 +531,7 @@ def _resolve(dotted: str):
 
 def prose_lines(text: str) -> list[tuple[int, str]]:
     """(line number, line) of the markdown outside code cells."""
-    code = {i for c in code_cells(text) for i in range(c.line, c.line + len(c.body) + 2)}
+    code = {i for c in code_cells(text) for i in c.span}
     return [(i, s) for i, s in enumerate(text.splitlines(), 1) if i not in code]
 
 
@@ -588,7 +589,7 @@ def check_computed_prose(text: str) -> list[str]:
         if i in cells:
             last_cell = i
             defined |= _bound_names("\n".join(cells[i].body))
-            skip_to = i + len(cells[i].body) + 1
+            skip_to = cells[i].end
             # a figure's caption is rendered once its cell has run
             caption = ((cells[i].meta.get("mystnb") or {}).get("figure") or {}).get("caption", "")
             evals = EVAL.findall(str(caption))
@@ -954,3 +955,10 @@ if __name__ == "__main__":
     for ch in toc_chapters():
         print(ch, numbers(ch))
     sys.exit(0)
+
+
+def test_a_code_cells_options_do_not_turn_its_last_lines_into_prose():
+    code = "\n".join(f"value_{i} = {i}" for i in range(4))
+    plain = f"Some words here.\n\n```{{code-cell}} ipython3\n{code}\n```\n"
+    tagged = plain.replace("ipython3\n", "ipython3\n---\ntags: [hide-output]\n---\n")
+    assert pace(tagged) == pace(plain) == Pace(words=3, code_lines=4, minutes=3 / 150 + 4 / 3)
