@@ -107,3 +107,47 @@ class PeakRSS:
     def __exit__(self, *exc) -> None:
         self._stop.set()
         self._thread.join()
+
+
+class CpuSeconds:
+    """CPU seconds (user + system) spent while the block runs: ``process`` by this process
+    (all its threads: torch, GDAL, a writer thread), ``children`` by its child processes
+    that ended inside the block (DataLoader workers, which the loader joins when it is
+    exhausted) and ``others`` by the processes ``pids`` names (e.g. the mirror's web app,
+    which serves the COG reads: its CPU is part of what reading costs this machine).
+    ``total`` sums them; divided by the cores, it is the shortest wall time the work could
+    take on this machine if every core were busy all along (``os.sched_getaffinity``)."""
+
+    def __init__(self, pids: tuple[int, ...] = ()):
+        import psutil
+
+        self._others = [psutil.Process(pid) for pid in pids]
+        self.process = self.children = self.others = 0.0
+
+    @staticmethod
+    def _usage(who: int) -> float:
+        import resource
+
+        u = resource.getrusage(who)
+        return u.ru_utime + u.ru_stime
+
+    def _other_seconds(self) -> float:
+        return sum(t.user + t.system for t in (p.cpu_times() for p in self._others))
+
+    def __enter__(self) -> CpuSeconds:
+        import resource
+
+        self._start = (self._usage(resource.RUSAGE_SELF), self._usage(resource.RUSAGE_CHILDREN),
+                       self._other_seconds())
+        return self
+
+    def __exit__(self, *exc) -> None:
+        import resource
+
+        end = (self._usage(resource.RUSAGE_SELF), self._usage(resource.RUSAGE_CHILDREN),
+               self._other_seconds())
+        self.process, self.children, self.others = (b - a for a, b in zip(self._start, end))
+
+    @property
+    def total(self) -> float:
+        return self.process + self.children + self.others

@@ -33,6 +33,7 @@ all of them.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import tempfile
@@ -41,7 +42,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import cases  # benchmarks/cases.py: this folder is on sys.path when a script runs
-from cases import PeakRSS
+from cases import CpuSeconds, PeakRSS
 from peers import PeerVenv
 
 BANDS = ("red", "nir", "swir22")
@@ -116,7 +117,7 @@ def case_inference(case: str, chip: int, overlap: int, chip_rows: int | None, wo
     dataset = batching.ChipDataset(grid, BANDS, items=[item], transform=batching.Normalize(stats, fill=0.0))
     net = burnnet()
     stages = {}
-    with PeakRSS(pss=True) as peak:
+    with PeakRSS(pss=True) as peak, CpuSeconds(mirror_pids()) as cpu:
         t0 = time.perf_counter()
         if case == "read":
             for _ in DataLoader(dataset, batch_size=BATCH, collate_fn=batching.collate,
@@ -141,10 +142,20 @@ def case_inference(case: str, chip: int, overlap: int, chip_rows: int | None, wo
     return {"case": case, "chips": len(grid), "seconds": seconds,
             "chips_per_s": len(grid) / seconds, "peak_rss_mib": peak.peak / 2**20,
             "peak_pss_mib": peak.peak_pss / 2**20, "peak_parent_mib": peak.peak_parent / 2**20,
-            "peak_workers_mib": peak.peak_children / 2**20, **stages}
+            "peak_workers_mib": peak.peak_children / 2**20, "cpu_process": cpu.process,
+            "cpu_workers": cpu.children, "cpu_mirror": cpu.others, "cpu_total": cpu.total, **stages}
+
+
+def mirror_pids() -> tuple[int, ...]:
+    """The mirror's web app, which serves the chips' COG reads (none in live mode)."""
+    from geolesson._home import read_state
+
+    state = read_state() or {}
+    return (state["api_pid"],) if state.get("api_pid") else ()
 
 
 MEMORY_KEYS = ("peak_rss_mib", "peak_pss_mib", "peak_parent_mib", "peak_workers_mib")
+CPU_KEYS = ("cpu_process", "cpu_workers", "cpu_mirror", "cpu_total")
 CASES = cases.collect(globals())
 STATS_MEAN, STATS_STD = (0.06, 0.2, 0.12), (0.03, 0.08, 0.05)
 PEERS = {"raster-vision": PeerVenv(".venv-inference-rv", "requirements-inference-rv.txt",
@@ -235,7 +246,7 @@ def compare_peers(args) -> None:
         ours_dir.mkdir()
         runs = [cases.run(__file__, "inference", sys.executable, case="end2end", chip=args.chip,
                           overlap=args.overlap, chip_rows=args.chip_rows, workers=args.workers,
-                          output="float32", blend="uniform", keep=str(ours_dir))
+                          output="float32", blend="uniform", keep=str(ours_dir), threads=args.threads)
                 for _ in range(args.runs)]
         rows["geolesson (uniform)"] = runs
         outputs = {}
@@ -270,8 +281,9 @@ def main() -> None:
     parser.add_argument("--chip-rows", type=int, default=None)
     parser.add_argument("--workers", type=int, default=1,
                         help="DataLoader worker processes reading chips (read and end2end)")
-    parser.add_argument("--threads", type=int, default=2,
-                        help="torch threads of the model's process (end2end)")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch threads of the model's process in end2end (ours, --peers too); 1 "
+                             "beside 1 reading worker fills 2 cores, 2 oversubscribe them")
     parser.add_argument("--output", default="float32", choices=("float32", "uint8", "mask"),
                         help="write_cog's output encoding")
     parser.add_argument("--setup", action="store_true",
@@ -298,7 +310,8 @@ def main() -> None:
                           overlap=args.overlap, chip_rows=c.chip_rows, workers=args.workers,
                           output=args.output, threads=args.threads if c.stage == "end2end" else 2)
                 for _ in range(args.runs)]
-        keys = ("chips", "seconds", "chips_per_s") + MEMORY_KEYS + (stage_keys if c.stage == "end2end" else ())
+        keys = ("chips", "seconds", "chips_per_s", *MEMORY_KEYS, *CPU_KEYS,
+                *(stage_keys if c.stage == "end2end" else ()))
         results[c.name] = {k: statistics.median(r[k] for r in runs) for k in keys}
         r = results[c.name]
         print(f"{c.name:16s} {r['chips']:6.0f} chips  {r['seconds']:7.1f} s  {r['chips_per_s']:7.1f} chips/s  "
@@ -309,6 +322,10 @@ def main() -> None:
     e2e, read, fwd = results["end2end"], results["read"], results["forward"]
     slowest = min(read["chips_per_s"], fwd["chips_per_s"])
     quarter = results["end2end-quarter"]
+    cores = len(os.sched_getaffinity(0))
+    floor = e2e["cpu_total"] / cores
+    print(f"end2end's work is {e2e['cpu_total']:.1f} CPU-s: on {cores} cores it takes at least {floor:.1f} s, "
+          f"{e2e['chips'] / floor:.0f} chips/s, {e2e['chips'] / floor / slowest:.2f} x min(read, forward) at best")
     print(f"end2end / min(read, forward) rate: {e2e['chips_per_s'] / slowest:.2f} (target >= 0.8); "
           f"end2end peak RSS {e2e['peak_rss_mib'] / 1024:.2f} GiB, PSS {e2e['peak_pss_mib'] / 1024:.2f} GiB "
           f"(target <= 1), against a quarter of the rows: RSS {e2e['peak_rss_mib'] / quarter['peak_rss_mib']:.2f}x, "

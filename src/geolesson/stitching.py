@@ -415,6 +415,11 @@ def write_cog(predictions: Iterable[tuple[Any, Any]], item: ItemLike, path: str 
             nodata), ``"uint8"`` (probabilities in [0, 1] scaled by 254, 255 nodata, scale
             recorded) or ``"mask"`` (uint8 class: ``>= threshold`` for one channel, argmax
             for several; 255 nodata).
+            Which to choose: ``"mask"`` for a class map to hand on (the smallest file);
+            ``"uint8"`` for a probability map a user reads or thresholds later (a quarter of
+            float32's bytes before compression, cheaper to compress, within 1/508); the
+            default ``"float32"`` when the exact values matter (comparing maps, calibrating
+            a threshold), because it is the only lossless one.
         threshold: the class threshold of ``output="mask"`` with one channel.
         blocksize: COG block side (a multiple of 16).
         hits_path: where given, the uint16 hit counts are written there as a second COG
