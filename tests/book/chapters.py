@@ -18,7 +18,6 @@ KNOWN_FAILING: dict[str, set[str]] = {
     # (chapter 1 does; the pattern is a markdown link to #geolesson.module.name)
     "book/03_dask_ndvi": {"reference_links"},
     "book/04_datacubes": {"reference_links"},
-    "book/05_chipping": {"reference_links"},
     "book/06_batching": {"reference_links"},
     "book/07_predict": {"reference_links"},
 }
