@@ -269,11 +269,14 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--home", required=True, help="the mirror home this server belongs to")
     p.add_argument("--port", type=int, required=True)
     p.add_argument("--pg-port", type=int, required=True, help="the PostgreSQL port in PGPORT (for `stop` and `start`)")
+    p.add_argument("--fd", type=int, default=None,
+                   help="serve on this inherited listening socket (bound to --port by `mirror start`)")
     args = p.parse_args(argv)
+    where = {"fd": args.fd} if args.fd is not None else {"host": "127.0.0.1", "port": args.port}
     # named, not uvicorn's "auto", which falls back to pure-Python h11 and asyncio without a
     # word when they are missing: a 550 KB range request then takes twice as long
     # (httptools, with a timeout for the request head: header_timeout_protocol)
-    uvicorn.run("geolesson.mirror.server.app:create_app", factory=True, host="127.0.0.1", port=args.port,
+    uvicorn.run("geolesson.mirror.server.app:create_app", factory=True, **where,
                 http=header_timeout_protocol(), loop="asyncio" if sys.platform == "win32" else "uvloop",
                 timeout_keep_alive=5, log_level="warning", access_log=False)
 

@@ -43,8 +43,35 @@ def port_free(port: int) -> bool:
     return True
 
 
+def listen_on(preferred: int, what: str, log) -> socket.socket:
+    """A socket listening on 127.0.0.1: on ``preferred`` if it is free, else on a free port
+    the system picks (logged, naming ``what`` it is for).
+
+    The web app is handed this socket (uvicorn's ``fd``) instead of a port number, so the
+    port stays this mirror's from the moment it is chosen: choosing a free port and binding
+    it later (after loading the items, seconds on) let another mirror starting at the same
+    time take it in between. The caller closes its copy once the app has inherited it.
+    """
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds: TIME_WAIT is free
+    try:
+        try:
+            listener.bind((HOST, preferred))
+        except OSError:
+            listener.bind((HOST, 0))
+            log(f"port {preferred} for the {what} is busy (another program uses it); using free port "
+                f"{listener.getsockname()[1]} instead")
+        listener.listen(2048)  # uvicorn's backlog
+    except BaseException:
+        listener.close()
+        raise
+    return listener
+
+
 def choose_port(preferred: int, what: str, log) -> int:
-    """``preferred`` if free, else a free port the system picks (logged, naming ``what`` it is for)."""
+    """``preferred`` if free, else a free port the system picks (logged, naming ``what`` it is
+    for). For a server that cannot be handed a socket (PostgreSQL): it binds the port itself
+    later, so another program may take the port in between (:func:`listen_on` has no such gap)."""
     if port_free(preferred):
         return preferred
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:

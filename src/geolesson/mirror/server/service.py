@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -24,7 +25,7 @@ from geolesson.mirror.layout import data_problems, files_dir, remove_leftovers
 from geolesson.mirror.server import database
 from geolesson.mirror.server.database import Cluster, MirrorError, load_if_needed
 from geolesson.mirror.server.lock import lifecycle_lock
-from geolesson.mirror.server.ports import HOST, choose_port, default_port
+from geolesson.mirror.server.ports import HOST, choose_port, default_port, listen_on
 from geolesson.mirror.server.processes import APP_MODULE, api_processes, pid_file, terminate
 
 READY_TIMEOUT = 60.0
@@ -62,7 +63,14 @@ def _state(home: Path, api_pid: int, api_port: int, pg_port: int, cluster: Clust
             "home": str(home)}
 
 
-def _launch_api(home: Path, cluster: Cluster, api_port: int, pg_port: int) -> subprocess.Popen:
+def _launch_api(home: Path, cluster: Cluster, listener: socket.socket, pg_port: int) -> subprocess.Popen:
+    """The web app, serving on ``listener`` (inherited; ``--port`` names its port for
+    :func:`~geolesson.mirror.server.processes.api_processes`)."""
+    api_port = listener.getsockname()[1]
+    # pass_fds is POSIX only: on Windows the app binds --port itself, once the listener is closed
+    inherit = os.name == "posix"
+    if not inherit:
+        listener.close()
     env = {
         **os.environ,
         "GEOLESSON_FILES_ROOT": str(files_dir(home)),
@@ -78,8 +86,9 @@ def _launch_api(home: Path, cluster: Cluster, api_port: int, pg_port: int) -> su
     with open(home / "run" / "api.log", "w") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", APP_MODULE, "--home", str(home), "--port", str(api_port),
-             "--pg-port", str(pg_port)],
+             "--pg-port", str(pg_port), *(["--fd", str(listener.fileno())] if inherit else [])],
             env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+            pass_fds=(listener.fileno(),) if inherit else (),
         )
     pid_file(home).write_text(f"{proc.pid}\n")
     return proc
@@ -172,14 +181,14 @@ def _start(home: Path, preferred_api: int, preferred_pg: int, log) -> dict:
     elif state:
         repaired.append("the web app was not running: started it")
 
-    api_port = choose_port(preferred_api, "mirror's STAC API", log)
-    state = _state(home, 0, api_port, pg_port, cluster)
-    try:
-        load_if_needed(home, cluster, pg_port, state["files_url"], log)
-    except Exception:
-        cluster.stop()
-        raise
-    proc = _launch_api(home, cluster, api_port, pg_port)
+    with listen_on(preferred_api, "mirror's STAC API", log) as listener:
+        state = _state(home, 0, listener.getsockname()[1], pg_port, cluster)
+        try:
+            load_if_needed(home, cluster, pg_port, state["files_url"], log)
+        except Exception:
+            cluster.stop()
+            raise
+        proc = _launch_api(home, cluster, listener, pg_port)
     state["api_pid"] = proc.pid
     if not _wait_healthy(state, proc, READY_TIMEOUT):
         terminate(proc.pid)
