@@ -16,7 +16,6 @@ from tests.fixtures import ROOT
 KNOWN_FAILING: dict[str, set[str]] = {
     # issue 20, not done yet: the first use of each helper links to its reference entry
     # (chapter 1 does; the pattern is a markdown link to #geolesson.module.name)
-    "book/04_datacubes": {"reference_links"},
     "book/07_predict": {"reference_links"},
 }
 
