@@ -66,12 +66,14 @@ checked rule by rule (one test per chapter and rule):
     web page; in JupyterLab the link shows its text (the notebook is not the web site), and
     the Contextual Help panel (Ctrl+I) shows the same docstring the entry is made from.
 ``figure_size``
-    Figures are drawn for the web page's text column (688 px) at the 100 dpi they are
-    saved at: no ``figsize`` wider than 6.6 in (``book/matplotlibrc`` sets that default and
-    text of 11 pt), so that with the 0.1 in margin the inline backend's tight bounding box
-    adds on each side a figure is at most 680 px wide and shown unscaled; and no font size
-    below 9 pt (``"x-small"``, ``"xx-small"`` or a number under 9), so no text is below 9 pt
-    on the page. The book test checks the widths of the built PNGs.
+    Figures are drawn for the web page at the 100 dpi they are saved at: at a 1280 px
+    window the text column is 688 px, a figure's padding leaves its image 672 px and a
+    solution's dropdown 650 px. No ``figsize`` is wider than 6.3 in (``book/matplotlibrc``
+    sets that default and text of 11 pt), so that with the 0.1 in margin the inline
+    backend's tight bounding box adds on each side an image is at most 650 px wide and
+    shown unscaled; and no font size is below 9 pt (``"x-small"``, ``"xx-small"`` or a
+    number under 9), so no text is below 9 pt on the page. The book test checks the widths
+    of the built PNGs, the rendered-site test that each is shown at its own width.
 ``computed_prose``
     Numbers computed by code reach the prose through ``{eval}`` roles, which both renderings
     evaluate (MyST-NB's inline execution on the web, jupyterlab-myst in JupyterLab): no
@@ -303,9 +305,9 @@ def check_figures(text: str) -> list[str]:
     return problems
 
 
-# the text column is 688 px; at the 100 dpi of book/matplotlibrc a 6.6 in figure plus the
-# tight bounding box's 0.1 in margins is 680 px, shown unscaled
-MAX_FIGURE_INCHES = 6.6
+# a figure's image gets 650 px inside a solution's dropdown (672 px elsewhere); at the
+# 100 dpi of book/matplotlibrc 6.3 in plus the tight bounding box's 0.1 in margins is 650 px
+MAX_FIGURE_INCHES = 6.3
 MIN_FONT_POINTS = 9.0
 FIGSIZE = re.compile(r"\bfigsize\s*=\s*\(\s*([\d.]+)\s*,")
 SMALL_FONT = re.compile(r"\b(?:fontsize|labelsize)\s*=\s*(?:\"(x+-small)\"|'(x+-small)'|([\d.]+)\b)")

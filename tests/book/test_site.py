@@ -221,6 +221,23 @@ def _figure_params():
 
 
 @pytest.mark.book
+@pytest.mark.parametrize("chapter", CHAPTERS)
+def test_figures_are_shown_at_their_own_width(browser, site, chapter):
+    """An image wider than the space the page gives it is scaled down, and its text below the
+    9 pt it was drawn at (the contract's figure_size rule): at a 1280 px window every figure's
+    image, those in solutions' dropdowns too, is shown as wide as it was saved."""
+    context, page, _, _ = open_page(browser, site, chapter)
+    try:
+        sizes = page.eval_on_selector_all("article.bd-article img[src*='_images/']", """els =>
+            els.map(i => [i.getAttribute('src'), i.naturalWidth, i.getBoundingClientRect().width])""")
+        scaled = {src: f"{natural} px wide, shown at {shown:.0f} px" for src, natural, shown in sizes
+                  if not natural or shown < natural - 0.5}
+        assert sizes and not scaled, scaled
+    finally:
+        context.close()
+
+
+@pytest.mark.book
 @pytest.mark.parametrize("chapter", list(_figure_params()))
 def test_every_rendered_figure_has_a_caption_and_alt_text(browser, site, chapter):
     """The rendered side of the contract's figures rule: every image of a chapter sits in a
