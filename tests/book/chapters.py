@@ -13,11 +13,7 @@ import yaml
 from tests.fixtures import ROOT
 
 # rules today's chapters do not meet yet (a strict xfail each): the fix deletes its entry.
-KNOWN_FAILING: dict[str, set[str]] = {
-    # issue 20, not done yet: the first use of each helper links to its reference entry
-    # (chapter 1 does; the pattern is a markdown link to #geolesson.module.name)
-    "book/07_predict": {"reference_links"},
-}
+KNOWN_FAILING: dict[str, set[str]] = {}
 
 
 def toc_chapters(toc_path: Path = ROOT / "_toc.yml") -> list[str]:

@@ -113,7 +113,7 @@ checked rule by rule (one test per chapter and rule):
     JupyterLab keeps such a heading collapsed through *Run All* (it runs the cells under it),
     while it un-hides a cell's ``jupyter.outputs_hidden`` outputs whenever it runs the cell.
 
-Chapters that do not meet a rule yet are listed in ``KNOWN_FAILING`` (issue 20): each is
+Chapters that do not meet a rule yet are listed in ``KNOWN_FAILING`` (none today): each is
 an ``xfail(strict=True)``, so fixing a rule without deleting its entry fails the suite.
 ``python -m tests.book.test_chapter_contract`` prints each chapter's numbers.
 """
@@ -513,9 +513,14 @@ def check_reference_links(text: str) -> list[str]:
     starts = [c.line for c in code_cells(text)]
     prose = prose_lines(text)
     problems = []
+    # the entry of a re-exported name may be where it is defined or under another documented
+    # name of the same object (stitching.overlap_grid is documented as chips.overlap_grid)
+    entries: dict[int, set[str]] = {}
+    for documented in documented_names():
+        entries.setdefault(id(_resolve(documented)), set()).add(documented)
     for name, line in first_uses(text).items():
-        obj = _resolve(name)  # a re-exported name is documented where it is defined
-        targets = {name, f"{obj.__module__}.{obj.__qualname__}"}
+        obj = _resolve(name)
+        targets = {name, f"{obj.__module__}.{obj.__qualname__}"} | entries.get(id(obj), set())
         end = next((start for start in starts if start > line), len(text.splitlines()) + 1)
         linked = {m.group(1) for i, s in prose if i < end for m in API_LINK.finditer(s)}
         if not targets & linked:
@@ -931,6 +936,11 @@ def test_the_checker_counts_what_a_reader_sees():
     assert check_no_typed_ids_dates(GOOD.replace("print(1)", fire)) == []
     assert check_code_line_width(GOOD.replace("print(1)", "x = '" + "a" * 73 + "'")) == []
     documented = "from geolesson import sources, gdal\nsources.open_client()\nsources.configure_gdal()"
+    overlap = GOOD.replace("print(1)", "from geolesson import stitching\nstitching.overlap_grid(item)")
+    link = "[`stitching.overlap_grid`](#geolesson.chips.{}) cuts it. An {{term}}`item` is one scene;"
+    for entry, problems in (("overlap_grid", 0), ("read_chip", 1)):  # the same object's entry, another's
+        page = overlap.replace("An {term}`item` is one scene;", link.format(entry))
+        assert len(check_reference_links(page)) == problems
     assert check_reference_names(GOOD.replace("print(1)", documented)) == []
     computed = "{eval}`x0` per date, {eval}`prose.compare(x0, x1)` the {eval}`x1` of June."
     assert check_typed_comparisons(GOOD.replace("per date.", computed)) == []
