@@ -317,6 +317,8 @@ def main() -> None:
         print(f"{c.name:16s} {r['chips']:6.0f} chips  {r['seconds']:7.1f} s  {r['chips_per_s']:7.1f} chips/s  "
               f"peak RSS {r['peak_rss_mib']:5.0f} MiB (process {r['peak_parent_mib']:.0f} + workers "
               f"{r['peak_workers_mib']:.0f}), PSS {r['peak_pss_mib']:5.0f} MiB", flush=True)
+        print(f"    CPU (s): {r['cpu_total']:.1f} = process {r['cpu_process']:.1f} + workers "
+              f"{r['cpu_workers']:.1f} + mirror {r['cpu_mirror']:.1f}", flush=True)
         if c.stage == "end2end":
             print("    stages (s): " + ", ".join(f"{k} {r[k]:.1f}" for k in stage_keys), flush=True)
     e2e, read, fwd = results["end2end"], results["read"], results["forward"]
