@@ -30,6 +30,7 @@ import argparse
 import asyncio
 import mimetypes
 import os
+import socket
 import sys
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -272,14 +273,23 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--fd", type=int, default=None,
                    help="serve on this inherited listening socket (bound to --port by `mirror start`)")
     args = p.parse_args(argv)
-    where = {"fd": args.fd} if args.fd is not None else {"host": "127.0.0.1", "port": args.port}
     # named, not uvicorn's "auto", which falls back to pure-Python h11 and asyncio without a
     # word when they are missing: a 550 KB range request then takes twice as long
     # (httptools, with a timeout for the request head: header_timeout_protocol)
-    uvicorn.run("geolesson.mirror.server.app:create_app", factory=True, **where,
-                http=header_timeout_protocol(), loop="asyncio" if sys.platform == "win32" else "uvloop",
-                timeout_keep_alive=5, log_level="warning", access_log=False)
+    config = uvicorn.Config("geolesson.mirror.server.app:create_app", factory=True, host="127.0.0.1",
+                            port=args.port, http=header_timeout_protocol(),
+                            loop="asyncio" if sys.platform == "win32" else "uvloop",
+                            timeout_keep_alive=5, log_level="warning", access_log=False)
+    uvicorn.Server(config).run(sockets=None if args.fd is None else [inherited_socket(args.fd)])
 
+
+def inherited_socket(fd: int) -> socket.socket:
+    """The listening socket ``mirror start`` handed down as file descriptor ``fd``, as what
+    it is: ``socket.socket`` reads its family (TCP) from the descriptor. uvicorn's own
+    ``fd=`` opens every descriptor as a Unix socket, so the event loop serves its
+    connections without ``TCP_NODELAY``, and each small range response waits about 40 ms
+    for a delayed ACK (Nagle): 100 range requests of 16 KB took 4.4 s instead of 0.1 s."""
+    return socket.socket(fileno=fd)
 
 if __name__ == "__main__":
     main()
