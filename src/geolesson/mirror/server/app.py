@@ -291,5 +291,6 @@ def inherited_socket(fd: int) -> socket.socket:
     for a delayed ACK (Nagle): 100 range requests of 16 KB took 4.4 s instead of 0.1 s."""
     return socket.socket(fileno=fd)
 
+
 if __name__ == "__main__":
     main()

@@ -47,7 +47,8 @@ def listen_on(preferred: int, what: str, log) -> socket.socket:
     """A socket listening on 127.0.0.1: on ``preferred`` if it is free, else on a free port
     the system picks (logged, naming ``what`` it is for).
 
-    The web app is handed this socket (uvicorn's ``fd``) instead of a port number, so the
+    The web app inherits this socket (``--fd``, served through
+    :func:`~geolesson.mirror.server.app.inherited_socket`) instead of a port number, so the
     port stays this mirror's from the moment it is chosen: choosing a free port and binding
     it later (after loading the items, seconds on) let another mirror starting at the same
     time take it in between. The caller closes its copy once the app has inherited it.
