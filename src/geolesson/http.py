@@ -150,4 +150,3 @@ def http_failure_cause(href: str) -> str | None:
     if head[:4] in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"):
         return None
     return f"the server sent {len(head)} bytes that do not start a TIFF ({head[:16]!r})"
-

@@ -967,14 +967,14 @@ def numbers(chapter: str) -> dict:
     }
 
 
-if __name__ == "__main__":
-    for ch in toc_chapters():
-        print(ch, numbers(ch))
-    sys.exit(0)
-
-
 def test_a_code_cells_options_do_not_turn_its_last_lines_into_prose():
     code = "\n".join(f"value_{i} = {i}" for i in range(4))
     plain = f"Some words here.\n\n```{{code-cell}} ipython3\n{code}\n```\n"
     tagged = plain.replace("ipython3\n", "ipython3\n---\ntags: [hide-output]\n---\n")
     assert pace(tagged) == pace(plain) == Pace(words=3, code_lines=4, minutes=3 / 150 + 4 / 3)
+
+
+if __name__ == "__main__":
+    for ch in toc_chapters():
+        print(ch, numbers(ch))
+    sys.exit(0)
