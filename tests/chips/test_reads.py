@@ -61,6 +61,60 @@ def test_read_chips_one_pass(scene):
         chips.read_chips(some, items=item, stack=True)
 
 
+def _overlapping_windows(height, width, chip=128, stride=96):
+    """A row of overlapping chips, the next row's first ones, chips over the right and
+    bottom edges, and a far one: shuffled, as a batch might hold them."""
+    windows = [(0, c, chip, chip) for c in range(0, 5 * stride, stride)]
+    windows += [(stride, 0, chip, chip), (stride, stride, chip, chip)]
+    windows += [(height - 60, width - 50, chip, chip), (height - 60, width - 50 - stride, chip, chip)]
+    windows += [(height // 2 + 7, 3, chip, chip)]
+    order = np.random.default_rng(0).permutation(len(windows))
+    return [windows[i] for i in order]
+
+
+@pytest.mark.parametrize("kind", ["sentinel-2", "sentinel-1"])
+def test_read_many_equals_read_into_with_fewer_reads(scene, tmp_path, monkeypatch, kind):
+    """Neighbouring chips share one read per asset; the pixels are read_into's, bit for bit:
+    scaled DN and a 20 m band upsampled (Sentinel-2), float32 with nodata (Sentinel-1),
+    chips over the edges padded with NaN."""
+    if kind == "sentinel-2":
+        item, _ = scene
+        assets = ("red", "nir", "swir16")
+    else:
+        item, _ = s1_scene(tmp_path / "S1A_OSAKA", "S1A_OSAKA", TOKYO)
+        assets = ("vv", "vh")
+    reader = chips.ItemReader(item, assets)
+    windows = _overlapping_windows(reader.ref.height, reader.ref.width)
+    one_by_one = [np.empty((len(assets), 128, 128), dtype=np.float32) for _ in windows]
+    for w, out in zip(windows, one_by_one):
+        reader.read_into(w, out)
+    reads = []
+    counted = chips.reads.read_window
+    monkeypatch.setattr(chips.reads, "read_window", lambda *a: reads.append(a) or counted(*a))
+    together = [np.full((len(assets), 128, 128), 7, dtype=np.float32) for _ in windows]
+    reader.read_many(windows, together)
+    for a, b in zip(one_by_one, together):
+        assert a.tobytes() == b.tobytes()  # NaN in the same places, every other bit equal
+    assert any(np.isnan(a).any() for a in together)
+    # groups: the first row's 5 chips, the next row's 2 (with the first row they would read
+    # more pixels than chip by chip), the 2 over the corner, and the far one alone, which
+    # read_into reads (Sentinel-1's float32 straight into its buffer, not through read_window)
+    groups = 3 if kind == "sentinel-1" else 4
+    assert len(reads) == groups * len(assets)
+
+
+def test_read_many_checks_its_arguments(scene):
+    item, _ = scene
+    reader = chips.ItemReader(item, ("red", "nir"))
+    window = (0, 0, 64, 64)
+    with pytest.raises(ValueError, match="one entry per chip, got 2 windows and 1 outs"):
+        reader.read_many([window, window], [np.empty((2, 64, 64), dtype=np.float32)])
+    with pytest.raises(ValueError, match=r"out must be a C-contiguous float32 array of shape \(2, 64, 64\)"):
+        reader.read_many([window], [np.empty((3, 64, 64), dtype=np.float32)])
+    with pytest.raises(ValueError, match="lies wholly outside"):
+        reader.read_many([(5000, 0, 64, 64)], [np.empty((2, 64, 64), dtype=np.float32)])
+
+
 @pytest.mark.parametrize("dtype", ["uint8", "uint16"])
 def test_lookup_table_scaling_equals_reflectance(dtype):
     """Large windows are scaled through a lookup table; small ones with reflectance(): same values."""

@@ -63,7 +63,9 @@ class ChipDataset(Dataset):
 
     A ``DataLoader`` asks for a batch at once (``__getitems__``): its chips are read into
     one ``(B, C, H, W)`` tensor that :func:`~geolesson.batching.collate` passes on without
-    a copy. Each item's grids are parsed once per process (:class:`~geolesson.chips.ItemReader`).
+    a copy, and neighbouring chips of one item (a batch of an overlap grid in row order)
+    share one read per asset. Each item's grids are parsed once per process
+    (:class:`~geolesson.chips.ItemReader`).
 
     ``__init__`` only reads metadata (it checks every row's item and assets): it opens no
     file. Each process opens the files it reads itself, lazily, and a forked DataLoader
@@ -172,16 +174,25 @@ class ChipDataset(Dataset):
         """Samples ``indices`` (what a ``DataLoader`` asks for, one batch at a time), with
         the transform. Chips of one size are read into one ``(B, C, H, W)`` buffer and
         each ``"image"`` is a view of it, which :func:`~geolesson.batching.collate` then
-        returns without copying; the pixels are those of ``dataset[i]``."""
+        returns without copying. Neighbouring chips of one item are read together, one read
+        per asset (:meth:`geolesson.chips.ItemReader.read_many`); the pixels are those of
+        ``dataset[i]``, bit for bit."""
         rows = [self._row(i) for i in indices]
         sizes = {(r["height"], r["width"]) for r in rows}
         channels = {len(self._assets_of(r["collection"])) for r in rows}
         if len(sizes) != 1 or len(channels) != 1:  # not stackable: one buffer per chip
-            samples = [self._sample(r) for r in rows]
+            images = [_float32_buffer((len(self._assets_of(r["collection"])), r["height"], r["width"]))
+                      for r in rows]
         else:
             (height, width), (c,) = sizes.pop(), channels
-            images = _float32_buffer((len(rows), c, height, width))
-            samples = [self._sample(r, image) for r, image in zip(rows, images)]
+            images = list(_float32_buffer((len(rows), c, height, width)))
+        by_reader: dict[int, list[int]] = {}
+        for k, r in enumerate(rows):
+            by_reader.setdefault(id(self._reader(r)), []).append(k)
+        for ks in by_reader.values():  # neighbours of one item share reads (ItemReader.read_many)
+            self._reader(rows[ks[0]]).read_many([_window(rows[k]) for k in ks],
+                                                [images[k].numpy() for k in ks])
+        samples = [self._described(r, image) for r, image in zip(rows, images)]
         if self.transform is not None:
             samples = [self._transformed(s) for s in samples]
         return samples
@@ -206,13 +217,17 @@ class ChipDataset(Dataset):
                 reference_asset=row.get("reference_asset"))
         return reader
 
-    def _sample(self, row: dict, image: torch.Tensor | None = None) -> dict:
-        """The sample of ``row``, its pixels read into ``image`` (a new tensor if None)."""
+    def _sample(self, row: dict) -> dict:
+        """The sample of ``row``, its pixels read into a new tensor."""
         reader = self._reader(row)
-        if image is None:
-            image = _float32_buffer((len(reader.plans), row["height"], row["width"]))
-        window = (row["row_off"], row["col_off"], row["height"], row["width"])
-        reader.read_into(window, image.numpy())
+        image = _float32_buffer((len(reader.plans), row["height"], row["width"]))
+        reader.read_into(_window(row), image.numpy())
+        return self._described(row, image)
+
+    def _described(self, row: dict, image: torch.Tensor) -> dict:
+        """The sample of ``row`` around ``image``, its pixels already read: georeferencing,
+        and the mask with ``labels``."""
+        reader = self._reader(row)
         transform = reader.transform(row["row_off"], row["col_off"])
         sample = {"image": image, "chip_id": row["chip_id"], "item_id": row["item_id"],
                   "crs": reader.epsg, "transform": tuple(float(v) for v in tuple(transform)[:6]),
@@ -253,6 +268,10 @@ class ChipDataset(Dataset):
     def rows(self):
         """The index rows the dataset reads, in order, as dicts (no file is opened)."""
         return [dict(r) for r in self._rows]
+
+
+def _window(row: dict) -> tuple[int, int, int, int]:
+    return row["row_off"], row["col_off"], row["height"], row["width"]
 
 
 def _box(bounds):

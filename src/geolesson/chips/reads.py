@@ -106,19 +106,94 @@ class ItemReader:
             OSError: a file cannot be opened or read (the message names its href).
         """
         row_off, col_off, height, width = window
+        self._check_out(window, out)
+        for j, plan in enumerate(self.plans):
+            if plan.direct and _read_direct(plan, row_off, col_off, height, width, out[j]):
+                continue
+            _read_cut(plan, [window], [out[j]])
+
+    def read_many(self, windows: Sequence[GridWindow], outs: Sequence[np.ndarray]) -> None:
+        """Write each chip ``windows[i]`` into ``outs[i]``, as :meth:`read_into` would, with
+        one read per asset for chips that lie together.
+
+        Neighbouring chips (a batch of an :func:`~geolesson.chips.overlap_grid` in row
+        order) share COG blocks and overlap: the windows are grouped, in row-then-column
+        order, while a group's bounding window holds no more pixels than its chips do
+        together, and each group is read with one windowed read per asset and cut into
+        chips. Far-apart chips (a random sampler's batch) stay groups of one, read as
+        :meth:`read_into` reads them. The pixels are those of :meth:`read_into`, bit for bit.
+
+        Raises:
+            ValueError: ``windows`` and ``outs`` differ in length; and as :meth:`read_into`,
+                for any window and its ``out``.
+            OSError: as :meth:`read_into`.
+        """
+        if len(windows) != len(outs):
+            raise ValueError(f"windows and outs must have one entry per chip, got {len(windows)} "
+                             f"windows and {len(outs)} outs")
+        for window, out in zip(windows, outs):
+            self._check_out(window, out)
+        for group in _groups(windows):
+            if len(group) == 1:
+                self.read_into(windows[group[0]], outs[group[0]])
+                continue
+            for j, plan in enumerate(self.plans):
+                _read_cut(plan, [windows[i] for i in group], [outs[i][j] for i in group])
+
+    def _check_out(self, window: GridWindow, out: np.ndarray) -> None:
+        height, width = window[2:]
         if (out.shape != (len(self.plans), height, width) or out.dtype != np.float32
                 or not out.flags.c_contiguous):
             raise ValueError(f"out must be a C-contiguous float32 array of shape "
                              f"{(len(self.plans), height, width)}, not {out.dtype} {out.shape}"
                              f"{'' if out.flags.c_contiguous else ' (not C-contiguous)'}")
         self.ref.check_window(window)
-        for j, plan in enumerate(self.plans):
-            if plan.direct and _read_direct(plan, row_off, col_off, height, width, out[j]):
+
+
+def _bounds(windows: Sequence[GridWindow]) -> GridWindow:
+    """The smallest window (row_off, col_off, height, width) holding all of ``windows``."""
+    top = min(w[0] for w in windows)
+    left = min(w[1] for w in windows)
+    return (top, left, max(w[0] + w[2] for w in windows) - top,
+            max(w[1] + w[3] for w in windows) - left)
+
+
+def _groups(windows: Sequence[GridWindow]) -> list[list[int]]:
+    """Indices of ``windows`` in groups to read together: in (row_off, col_off) order, a
+    window joins the current group while the group's bounding window holds no more pixels
+    than its windows do together (so a group never reads more than its chips one by one)."""
+    groups: list[list[int]] = []
+    area = 0
+    for i in sorted(range(len(windows)), key=lambda i: windows[i][:2]):
+        size = windows[i][2] * windows[i][3]
+        if groups:
+            group = groups[-1] + [i]
+            _, _, height, width = _bounds([windows[k] for k in group])
+            if height * width <= area + size:
+                groups[-1], area = group, area + size
                 continue
-            r0, r1 = plan.span(row_off, height)
-            c0, c1 = plan.span(col_off, width)
-            data = read_window(plan.grid.href, r0, r1, c0, c1, plan.fill)
-            _scaler(data, plan.asset)(plan.cut(data, r0, c0, row_off, col_off, height, width), out[j])
+        groups.append([i])
+        area = size
+    return groups
+
+
+def _read_cut(plan: _AssetRead, windows: Sequence[GridWindow], outs: Sequence[np.ndarray]) -> None:
+    """One asset of chips ``windows`` (reference grid) into ``outs`` (float32 ``(H, W)``
+    each): one read of their bounding window on the asset's grid, scaled, then cut."""
+    top, left, height, width = _bounds(windows)
+    r0, r1 = plan.span(top, height)
+    c0, c1 = plan.span(left, width)
+    data = read_window(plan.grid.href, r0, r1, c0, c1, plan.fill)
+    scale = _scaler(data, plan.asset)
+    if len(windows) > 1:  # scale the shared pixels once, before they are cut (and upsampled)
+        physical = np.empty(data.shape, dtype=np.float32)
+        scale(data, physical)
+        data = physical
+
+        def scale(window: np.ndarray, out: np.ndarray) -> None:
+            np.copyto(out, window)
+    for (row_off, col_off, h, w), out in zip(windows, outs):
+        scale(plan.cut(data, r0, c0, row_off, col_off, h, w), out)
 
 
 def _read_direct(plan: _AssetRead, row_off: int, col_off: int, height: int, width: int,
@@ -216,10 +291,6 @@ def _read_rows(rows: list, assets: tuple[str, ...], items: Any, reference_asset:
     windows = [row_window(r) for r in rows]
     for w in windows:
         ref.check_window(w)
-    top = min(w[0] for w in windows)
-    left = min(w[1] for w in windows)
-    bottom = max(w[0] + w[2] for w in windows)
-    right = max(w[1] + w[3] for w in windows)
     plans = [_AssetRead(d, key, ref) for key in assets]
     sizes = {(w[2], w[3]) for w in windows}
     # chips of one size go into one (chip, band, y, x) block; others get one array each
@@ -231,13 +302,7 @@ def _read_rows(rows: list, assets: tuple[str, ...], items: Any, reference_asset:
     else:
         out_arrays = [np.empty((len(assets), w[2], w[3]), dtype=np.float32) for w in windows]
     for j, plan in enumerate(plans):
-        r0, r1 = plan.span(top, bottom - top)
-        c0, c1 = plan.span(left, right - left)
-        data = read_window(plan.grid.href, r0, r1, c0, c1, plan.fill)
-        scale = _scaler(data, plan.asset)
-        for i, (row_off, col_off, height, width) in enumerate(windows):
-            scale(plan.cut(data, r0, c0, row_off, col_off, height, width), out_arrays[i][j])
-        del data
+        _read_cut(plan, windows, [a[j] for a in out_arrays])
     name = "reflectance" if all(_has_scale(p.asset) for p in plans) else "value"
     return _Read(out_arrays, block, windows, d, ref, name)
 
