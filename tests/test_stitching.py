@@ -85,6 +85,7 @@ def test_the_written_cog_has_the_items_grid_and_is_valid(tmp_path):
     assert valid, errors
     assert cog_validate(str(out["hits_path"]))[0]
     with rasterio.open(out["path"]) as src:
+        assert src.compression.value == "ZSTD" and src.tags(ns="IMAGE_STRUCTURE")["PREDICTOR"] == "3"
         assert src.crs.to_epsg() == METADATA_EPSG
         assert src.transform == METADATA_TRANSFORM
         assert (src.height, src.width) == shape
