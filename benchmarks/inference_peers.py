@@ -48,7 +48,7 @@ def wrapped_model(weights: str, scale: list, offset: list, mean: list, std: list
             valid = x != nodata
             x = ((x * scale_ + offset_) - mean_) / std_
             x = torch.where(valid, x, torch.zeros((), dtype=x.dtype))
-            return self.net(x.contiguous(memory_format=torch.channels_last))
+            return self.net(x)
 
     return Wrapped().eval()
 

@@ -276,3 +276,20 @@ def test_a_refused_write_leaves_no_file(tmp_path):
     with pytest.raises(ValueError):
         stitching.write_cog(iter([]), item, tmp_path / "p.tif", hits_path=tmp_path / "p.tif")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_write_cog_raises_an_error_of_its_predictions_and_leaves_no_files(tmp_path):
+    """The predictions are pulled in a thread of their own: an error there (a failed read
+    upstream) is raised by write_cog itself, and the temporary folder is removed."""
+    item = metadata_item((128, 192))
+    grid = stitching.overlap_grid(item, chip_size=64, overlap=16)
+
+    def failing():
+        for i, pair in enumerate(identity(grid, scene((128, 192)))):
+            if i == 3:
+                raise OSError("could not read 'https://example.test/B04.tif' (rows 0:64)")
+            yield pair
+
+    with pytest.raises(OSError, match=r"could not read 'https://example.test/B04.tif' \(rows 0:64\)"):
+        stitching.write_cog(failing(), item, tmp_path / "p.tif")
+    assert list(tmp_path.iterdir()) == []
