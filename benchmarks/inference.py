@@ -9,11 +9,9 @@ Cases, each run in a fresh process (cold GDAL cache, own peak RSS), medians prin
     read      ChipDataset + DataLoader (--workers worker processes) over an overlap_grid of
               the item (red, nir, swir22), Normalize included: the chip-read rate alone
     forward   the model's forward pass alone, on random batches of the same shape
-    end2end   model.predict (reading in --workers workers) -> write_cog (the model in
-              a thread of its own, the Stitcher, a writer thread, then GDAL's COG driver),
-              with the time of each stage: read wait (the model's thread between forward
-              passes: waiting for a batch, or for room to hand on its last), forward,
-              stitch wait (the stitcher waiting for predictions), stitch (blend and
+    end2end   model.predict (reading in --workers workers) -> Stitcher -> write_cog
+              (a writer thread, then GDAL's COG driver), with the time of each stage:
+              read wait (the model waiting for a batch), forward, stitch (blend and
               accumulate), write (the writer thread's busy time, overlapped), write wait
               (the stitcher waiting for the writer) and cog (overviews and compression)
 The model is chapter 7's BurnNet (3 convolutions, width 8) with seeded random weights: the
@@ -53,9 +51,7 @@ BATCH = 16
 
 def burnnet(bands: int = 3, width: int = 8):
     """Chapter 7's BurnNet, as the chapter writes it, with seeded weights: the weights in
-    PyTorch's default layout and the input made channels-last in ``forward``. The layout
-    matters: on one thread here this runs at about 2300 chips/s of 128 px, and with the
-    weights made channels-last and the input left as it comes at about 1500."""
+    PyTorch's default layout and the input made channels-last in ``forward``."""
     import torch
 
     class BurnNet(torch.nn.Module):
@@ -94,23 +90,19 @@ class InferenceCase:
 
 
 class ForwardTimer:
-    """Times a model's forward passes (``seconds``) and the gaps between them (``between``:
-    the model's thread waiting for its next batch, or for room to hand on its last) with
-    forward hooks, so the model stays the ``torch.nn.Module`` that ``model.predict`` takes."""
+    """Times a model's forward passes (seconds in ``seconds``) with forward hooks, so the
+    model stays the ``torch.nn.Module`` that ``model.predict`` takes."""
 
     def __init__(self, net):
-        self.seconds, self.between, self._t0, self._end = 0.0, 0.0, 0.0, None
+        self.seconds, self._t0 = 0.0, 0.0
         net.register_forward_pre_hook(self._start)
         net.register_forward_hook(self._stop)
 
     def _start(self, module, inputs):
         self._t0 = time.perf_counter()
-        if self._end is not None:
-            self.between += self._t0 - self._end
 
     def _stop(self, module, inputs, output):
-        self._end = time.perf_counter()
-        self.seconds += self._end - self._t0
+        self.seconds += time.perf_counter() - self._t0
 
 
 def case_inference(case: str, chip: int, overlap: int, chip_rows: int | None, workers: int,
@@ -154,8 +146,7 @@ def case_inference(case: str, chip: int, overlap: int, chip_rows: int | None, wo
                     item, Path(keep or tmp) / "prediction.tif", ramp=overlap, output=output,
                     blend=blend)
             seconds = done["seconds"]
-            stages = {"read_wait": timer.between, "forward": timer.seconds,
-                      "stitch_wait": seconds["wait"],
+            stages = {"read_wait": seconds["wait"] - timer.seconds, "forward": timer.seconds,
                       **{k: seconds[k] for k in ("stitch", "write", "write_wait", "cog")}}
         seconds = time.perf_counter() - t0
     return {"case": case, "chips": len(grid), "seconds": seconds,
@@ -323,7 +314,7 @@ def main() -> None:
     timed = [InferenceCase(stage, stage, args.chip_rows) for stage in ("read", "forward", "end2end")]
     timed.append(InferenceCase("end2end-quarter", "end2end", max(1, (args.chip_rows or chip_rows_of_item(args)) // 4)))
     results = {}
-    stage_keys = ("read_wait", "forward", "stitch_wait", "stitch", "write", "write_wait", "cog")
+    stage_keys = ("read_wait", "forward", "stitch", "write", "write_wait", "cog")
     for c in timed:
         runs = [cases.run(__file__, "inference", sys.executable, case=c.stage, chip=args.chip,
                           overlap=args.overlap, chip_rows=c.chip_rows, workers=args.workers,

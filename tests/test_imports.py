@@ -23,8 +23,8 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 
 #: The layers, first to last, each with the modules (or packages) in it.
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
-    ("foundations", ("geolesson._home", "geolesson._checks", "geolesson._ahead", "geolesson.http",
-                     "geolesson.gdal", "geolesson.memory", "geolesson.session")),
+    ("foundations", ("geolesson._home", "geolesson._checks", "geolesson.http", "geolesson.gdal",
+                     "geolesson.memory", "geolesson.session")),
     ("sources", ("geolesson.sources",)),
     ("items and their grids", ("geolesson.items", "geolesson.grid", "geolesson.select")),
     ("pixels", ("geolesson.cog", "geolesson.indices")),

@@ -279,8 +279,8 @@ def test_a_refused_write_leaves_no_file(tmp_path):
 
 
 def test_write_cog_raises_an_error_of_its_predictions_and_leaves_no_files(tmp_path):
-    """The predictions are pulled in a thread of their own: an error there (a failed read
-    upstream) is raised by write_cog itself, and the temporary folder is removed."""
+    """An error upstream (a failed read in the predictions) is raised by write_cog itself,
+    and its temporary folder is removed."""
     item = metadata_item((128, 192))
     grid = stitching.overlap_grid(item, chip_size=64, overlap=16)
 

@@ -44,7 +44,6 @@ from typing import Any
 
 import numpy as np
 
-from geolesson._ahead import PulledAhead
 from geolesson._checks import check_callable, check_int, check_path, finite_problem
 from geolesson.chips import overlap_grid  # noqa: F401  (the chapters call stitching.overlap_grid)
 from geolesson.chips.rows import row_field, row_get, row_window
@@ -340,8 +339,6 @@ UINT8_SCALE = 1 / 254
 UINT8_NODATA = 255
 #: Finished strips queued for the writer thread before the stitcher waits for it.
 _PENDING_STRIPS = 2
-#: Predictions pulled ahead of the stitcher (a few batches of chips).
-_PULLED_AHEAD = 64
 
 
 def encode(values: np.ndarray, output: str, threshold: float = 0.5) -> np.ndarray:
@@ -394,17 +391,16 @@ def write_cog(predictions: Iterable[tuple[Any, Any]], item: ItemLike, path: str 
               hits_path: str | os.PathLike | None = None, gdal_cache_mb: int = 256) -> dict:
     """Stitch ``(row, prediction)`` pairs of one item and write a Cloud-Optimized GeoTIFF.
 
-    Streams, in three overlapped stages and one compression pass: the predictions are
-    pulled in a thread of their own (a model's forward passes release the GIL), the
-    stitcher (this thread) blends them and hands each finished strip of rows to a writer
-    thread, which encodes it (``output``) and writes it window by window into an
-    uncompressed tiled GeoTIFF in a temporary folder beside ``path``, while the
-    predictions keep coming (GDAL releases the GIL while it writes). GDAL's COG driver
-    then builds the overviews and compresses every block once (ZSTD with a predictor,
-    ``blocksize`` blocks, on all CPUs) into ``path``: a COG's overviews must come before
-    the full-resolution blocks in the file, so it cannot be written in one pass while the
-    rows arrive. The temporary file holds the item's pixels uncompressed (float32: 4 bytes
-    a pixel, 482 MB for 10980 x 10980) and is deleted at the end.
+    Streams, in two overlapped stages and one compression pass: the stitcher (this thread)
+    hands each finished strip of rows to a writer thread, which encodes it (``output``) and
+    writes it window by window into an uncompressed tiled GeoTIFF in a temporary folder
+    beside ``path``, while the predictions keep coming (GDAL releases the GIL while it
+    writes). GDAL's COG driver then builds the overviews and compresses every block once
+    (ZSTD with a predictor, ``blocksize`` blocks, on all CPUs) into ``path``: a COG's
+    overviews must come before the full-resolution blocks in the file, so it cannot be
+    written in one pass while the rows arrive. The temporary file holds the item's pixels
+    uncompressed (float32: 4 bytes a pixel, 482 MB for 10980 x 10980) and is deleted at the
+    end.
 
     Memory is the stitcher's buffer (at most a chip's height x the item's width, float64),
     a few finished strips waiting for the writer, and GDAL's cache (``gdal_cache_mb``),
@@ -517,20 +513,17 @@ def write_cog(predictions: Iterable[tuple[Any, Any]], item: ItemLike, path: str 
                 with bounded_cache():
                     files["hits"] = rasterio.open(raw_hits, "w", **profile, count=1, dtype="uint16")
             try:
-                # pulled in a thread of their own (started here, after GDAL has opened the
-                # files: a DataLoader upstream forks its workers from that thread), so the
-                # model's next batch runs while this thread blends the last one
-                with PulledAhead(predictions, _PULLED_AHEAD) as pairs:
-                    while True:
-                        t0 = time.perf_counter()
-                        try:
-                            row, prediction = next(pairs)
-                        except StopIteration:
-                            break
-                        t1 = time.perf_counter()
-                        stitcher.add(row, prediction)
-                        seconds["wait"] += t1 - t0
-                        seconds["stitch"] += time.perf_counter() - t1
+                predictions = iter(predictions)
+                while True:
+                    t0 = time.perf_counter()
+                    try:
+                        row, prediction = next(predictions)
+                    except StopIteration:
+                        break
+                    t1 = time.perf_counter()
+                    stitcher.add(row, prediction)
+                    seconds["wait"] += t1 - t0
+                    seconds["stitch"] += time.perf_counter() - t1
                 t0 = time.perf_counter()
                 stitcher.finish()
                 seconds["stitch"] += time.perf_counter() - t0
