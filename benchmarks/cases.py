@@ -73,13 +73,12 @@ class PeakRSS:
     set sizes (each shared page split between the processes sharing it: what the tree
     costs the machine), and ``peak_parent`` / ``peak_children`` (RSS). Read inside the
     block, they are the peaks so far. PSS is sampled every ``pss_period`` seconds only:
-    reading it (``/proc/<pid>/smaps_rollup``) walks every mapping of the process, and at
-    20 ms it made that case 15-25 % slower (RSS at 20 ms and PSS at 100 ms: 0-10 %).
+    reading it (``/proc/<pid>/smaps_rollup``) walks every mapping of each process, which
+    every 20 ms slowed the inference benchmark itself.
 
     The sampler is a process of its own (:func:`sample_memory`, reading ``/proc``), not a
-    thread: a thread here takes the GIL from the threads it measures. With a model, a
-    stitcher and a writer in threads, a sampling thread made inference's end2end case 30-45 %
-    slower (10.3 s against 13-15 s). Its own memory is left out. Linux only."""
+    thread: a thread here would take the GIL from the threads it measures (the model's,
+    a stitcher's, a writer's). Its own memory is left out. Linux only."""
 
     def __init__(self, period: float = 0.02, pss: bool = False, pss_period: float = 0.1):
         self._period, self._pss = period, pss
