@@ -185,7 +185,10 @@ def _read_cut(plan: _AssetRead, windows: Sequence[GridWindow], outs: Sequence[np
     c0, c1 = plan.span(left, width)
     data = read_window(plan.grid.href, r0, r1, c0, c1, plan.fill)
     scale = _scaler(data, plan.asset)
-    if len(windows) > 1:  # scale the shared pixels once, before they are cut (and upsampled)
+    # chips that share their pixels (a group of read_many): scale them once, before they are
+    # cut and upsampled; far-apart chips (read_chips) are scaled each on its own, so that a
+    # large union window is never held as float32 too
+    if len(windows) > 1 and height * width <= sum(w[2] * w[3] for w in windows):
         physical = np.empty(data.shape, dtype=np.float32)
         scale(data, physical)
         data = physical
