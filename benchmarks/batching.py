@@ -35,9 +35,10 @@ over --runs rounds, medians printed; with the default GDAL cache and with GDAL_C
                  fork its workers inherit the GDAL handles rioxarray opened, checked once)
 Measured: batches/s of a whole epoch (worker start-up included) and from its first batch on
 ("steady": what persistent workers give after the first epoch); peak RSS of the case's
-process plus its workers (psutil, sampled every 20 ms); HTTP bytes of the epoch (the mirror's
-counters) / bytes of the full-resolution COG tiles the chips cover; CPU seconds of the
-mirror's file server during the case (it shares this machine's cores with the loader).
+process plus its workers (sampled every 20 ms by a process of its own, cases.PeakRSS); HTTP
+bytes of the epoch (the mirror's counters) / bytes of the full-resolution COG tiles the chips
+cover; CPU seconds of the mirror's file server during the case (it shares this machine's cores
+with the loader).
 
 Fidelity (not timed): what torchgeo's reprojection to one CRS does to the second zone
 (std and mean of valid linear gamma0 against the same files read natively; the first zone

@@ -23,8 +23,9 @@ and for all of them (end2end-quarter vs end2end) to show it does not grow with t
 Raster Vision 0.31 and geoai-py (benchmarks/inference_peers.py, in their own venvs) on the
 same scene, model, weights and chips, and compares the stitched probabilities pixel by pixel.
 Peak RSS is the whole process tree's (the process and its DataLoader workers, sampled every
-20 ms), which counts twice the pages a forked worker shares with its parent; peak PSS (each
-shared page split between its processes) is what the tree costs the machine. The quarter of
+20 ms by a process of its own), which counts twice the pages a forked worker shares with its
+parent; peak PSS (each shared page split between its processes, sampled every 100 ms) is what
+the tree costs the machine. The quarter of
 the rows is always run, so that the flatness of both is printed. Targets (issue 23): end2end
 >= 0.8 x min(read, forward) chips/s; peak RSS <= 1 GiB, flat from a quarter of the rows to
 all of them.
