@@ -27,13 +27,16 @@ step = @echo "==> [$$(date +%H:%M:%S)] $(1)"
 
 .PHONY: book test lab install install-step system-deps mirror vendor clean
 
+# the kernels get a TMPDIR of their own, removed after the build, so that what they leave
+# (a failed chapter's working folder, Dask's scratch space) does not pile up in /tmp
 book: install mirror vendor
 	$(call step,4/4 book: start the mirror$(comma) execute and render every page (a few minutes))
 	@set -euo pipefail; \
 	if $(BIN)/geolesson mirror status >/dev/null; then started=0; else started=1; $(BIN)/geolesson mirror start; fi; \
-	trap '[ $$started = 1 ] && $(BIN)/geolesson mirror stop' EXIT; \
+	tmp=$$(mktemp -d -t geolesson-book-XXXXXX); \
+	trap 'rm -rf "$$tmp"; [ $$started = 1 ] && $(BIN)/geolesson mirror stop' EXIT; \
 	start=$$(date +%s); \
-	$(BIN)/jupyter-book build . $(JB_FLAGS); \
+	TMPDIR="$$tmp" $(BIN)/jupyter-book build . $(JB_FLAGS); \
 	echo "book built in $$(( $$(date +%s) - start )) s: open _build/html/index.html"
 
 # The quick start: the first figure of chapter 1 without executing the whole book. Building

@@ -29,6 +29,7 @@ import argparse
 import os
 import statistics
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -131,7 +132,8 @@ def main() -> int:
           f"(kernel and mirror), MEM_LIMIT={args.mem_limit}, {args.runs} run(s) per chapter")
     medians: dict[tuple[str, int], float] = {}
     cpu_medians: dict[tuple[str, int], float] = {}
-    with Pinned(args.cpu):
+    with Pinned(args.cpu), tempfile.TemporaryDirectory(prefix="geolesson-cells-") as tmp:
+        os.environ["TMPDIR"] = tmp  # the kernels inherit it: what they leave goes with it
         for chapter in args.chapters:
             pairs = [cell_times(chapter, args.mem_limit) for _ in range(args.runs)]
             runs = [wall for wall, _ in pairs]

@@ -22,6 +22,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -131,15 +132,34 @@ def mirror():
         mirror.stop(log=lambda *_: None)
 
 
+@dataclass(frozen=True)
+class BookBuild:
+    """One build of the book: its html folder, and the names its kernels left in the build's
+    own temporary folder (TMPDIR), which the build then removes."""
+
+    html: Path
+    temp_names: tuple[str, ...]
+
+
 @pytest.fixture(scope="session")
-def built_book(mirror):
-    """The book built (executed and rendered) once per session against the mirror: the html folder."""
-    root = ROOT
+def book_build(mirror) -> BookBuild:
+    """The book built (executed and rendered) once per session against the mirror. Its kernels
+    get a TMPDIR of their own, removed after the build, as `make book` gives them, so that
+    what they leave (a failed chapter's working folder, Dask's scratch space) does not pile
+    up in /tmp build after build."""
     jb = Path(sys.executable).parent / "jupyter-book"
-    r = subprocess.run([str(jb), "build", ".", "--all", "-W", "-n", "--keep-going"], cwd=root,
-                       capture_output=True, text=True, timeout=1800)
+    with tempfile.TemporaryDirectory(prefix="geolesson-book-") as tmp:
+        r = subprocess.run([str(jb), "build", ".", "--all", "-W", "-n", "--keep-going"], cwd=ROOT,
+                           capture_output=True, text=True, timeout=1800, env={**os.environ, "TMPDIR": tmp})
+        names = tuple(sorted(p.name for p in Path(tmp).iterdir()))
     assert r.returncode == 0, r.stdout[-5000:] + r.stderr[-5000:]
-    return root / "_build" / "html"
+    return BookBuild(ROOT / "_build" / "html", names)
+
+
+@pytest.fixture(scope="session")
+def built_book(book_build) -> Path:
+    """The html folder of the session's build of the book (:func:`book_build`)."""
+    return book_build.html
 
 
 @pytest.fixture

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import shutil
 import socket
 import subprocess
 import sys
@@ -84,8 +85,10 @@ class LabServer:
         docmanager = self.home / "settings" / "@jupyterlab" / "docmanager-extension" / "plugin.jupyterlab-settings"
         docmanager.parent.mkdir(parents=True)
         docmanager.write_text(json.dumps({"autosave": False}))
+        (self.home / "tmp").mkdir()  # the kernels' TMPDIR, removed at exit
         env = dict(os.environ, JUPYTERLAB_SETTINGS_DIR=str(self.home / "settings"),
-                   JUPYTERLAB_WORKSPACES_DIR=str(self.home / "workspaces"), JUPYTERHUB_SERVICE_PREFIX=PREFIX)
+                   JUPYTERLAB_WORKSPACES_DIR=str(self.home / "workspaces"), JUPYTERHUB_SERVICE_PREFIX=PREFIX,
+                   TMPDIR=str(self.home / "tmp"))
         for key, value in self.extra_env.items():
             env.pop(key, None) if value is None else env.__setitem__(key, value)
         cmd = [str(Path(self.python).parent / "jupyter"), "lab", "--no-browser", "--ip=127.0.0.1",
@@ -120,6 +123,7 @@ class LabServer:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+        shutil.rmtree(self.home / "tmp", ignore_errors=True)  # the log and settings stay for a failure's report
 
     def url(self, path: str, workspace: str) -> str:
         """The URL that opens ``path`` (relative to the repository) in a fresh workspace."""
