@@ -76,7 +76,7 @@ class PeakRSS:
     reading it (``/proc/<pid>/smaps_rollup``) walks every mapping of each process, which
     every 20 ms slowed the inference benchmark itself.
 
-    The sampler is a process of its own (:func:`sample_memory`, reading ``/proc``), not a
+    The sampler is a process of its own (:func:`sample_memory`, with psutil), not a
     thread: a thread here would take the GIL from the threads it measures (the model's,
     a stitcher's, a writer's). Its own memory is left out. Linux only."""
 
@@ -114,32 +114,6 @@ class PeakRSS:
     peak_children = property(lambda self: self._peaks()["children"])
 
 
-def _descendants(pid: int) -> list[int]:
-    """The children of ``pid``, theirs, and so on (``/proc/<pid>/task/<tid>/children``)."""
-    found, todo = [], [pid]
-    while todo:
-        parent = todo.pop()
-        for task in Path(f"/proc/{parent}/task").glob("*/children"):
-            try:
-                kids = [int(k) for k in task.read_text().split()]
-            except OSError:  # the task or process just ended
-                continue
-            found += kids
-            todo += kids
-    return found
-
-
-def _memory(pid: int, pss: bool) -> tuple[int, int]:
-    """(RSS, PSS) of ``pid`` in bytes (PSS 0 unless asked for); OSError if it has ended."""
-    rss = int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-    if not pss:
-        return rss, 0
-    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
-        if line.startswith("Pss:"):
-            return rss, int(line.split()[1]) * 1024
-    return rss, 0
-
-
 def sample_memory(pid: int, period: float, pss: bool, pss_every: int = 1) -> None:
     """The sampler process of :class:`PeakRSS`: samples ``pid`` and its descendants (not
     itself) every ``period`` seconds (PSS, with ``pss``, every ``pss_every`` samples);
@@ -147,22 +121,24 @@ def sample_memory(pid: int, period: float, pss: bool, pss_every: int = 1) -> Non
     more and ends when stdin closes."""
     import select
 
-    me = os.getpid()
+    import psutil
+
+    me, parent = os.getpid(), psutil.Process(pid)
     peaks = dict.fromkeys(("rss", "pss", "parent", "children"), 0)
     for sample in itertools.count():
         rss = total_pss = children = 0
-        for p in [pid, *_descendants(pid)]:
-            if p == me:
+        for p in [parent, *parent.children(recursive=True)]:
+            if p.pid == me:
                 continue
             try:
-                r, q = _memory(p, pss and sample % pss_every == 0)
-            except OSError:  # a worker that just exited
+                info = p.memory_full_info() if pss and sample % pss_every == 0 else p.memory_info()
+            except psutil.Error:  # a worker that just exited
                 continue
-            rss, total_pss = rss + r, total_pss + q
-            if p == pid:
-                peaks["parent"] = max(peaks["parent"], r)
+            rss, total_pss = rss + info.rss, total_pss + getattr(info, "pss", 0)
+            if p.pid == pid:
+                peaks["parent"] = max(peaks["parent"], info.rss)
             else:
-                children += r
+                children += info.rss
         peaks["rss"], peaks["pss"] = max(peaks["rss"], rss), max(peaks["pss"], total_pss)
         peaks["children"] = max(peaks["children"], children)
         if select.select([sys.stdin], [], [], period)[0]:

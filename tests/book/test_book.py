@@ -79,7 +79,7 @@ def test_figures_are_drawn_at_the_page_width(built_book, chapter):
 def test_every_chapter_removes_its_working_folder(book_build):
     """A chapter that writes files works in ``tempfile.mkdtemp(prefix="geolesson-...")`` and
     removes the folder in its last cell, so a learner who reruns it does not pile them up in
-    /tmp (chapters 1 and 2 did not: 120 builds left 1.8 GB). The build's own TMPDIR holds
+    /tmp (chapters 1 and 2 did not: over a hundred of each piled up). The build's own TMPDIR holds
     what the kernels left."""
     left = [name for name in book_build.temp_names if name.startswith("geolesson-")]
     assert left == [], left

@@ -186,12 +186,11 @@ class ChipDataset(Dataset):
         else:
             (height, width), (c,) = sizes.pop(), channels
             images = list(_float32_buffer((len(rows), c, height, width)))
-        by_reader: dict[int, list[int]] = {}
+        by_reader: dict[chips.ItemReader, list[int]] = {}
         for k, r in enumerate(rows):
-            by_reader.setdefault(id(self._reader(r)), []).append(k)
-        for ks in by_reader.values():  # neighbours of one item share reads (ItemReader.read_many)
-            self._reader(rows[ks[0]]).read_many([_window(rows[k]) for k in ks],
-                                                [images[k].numpy() for k in ks])
+            by_reader.setdefault(self._reader(r), []).append(k)
+        for reader, ks in by_reader.items():  # neighbours of one item share reads
+            reader.read_many([_window(rows[k]) for k in ks], [images[k].numpy() for k in ks])
         samples = [self._described(r, image) for r, image in zip(rows, images)]
         if self.transform is not None:
             samples = [self._transformed(s) for s in samples]

@@ -105,12 +105,8 @@ class ItemReader:
                 another shape or dtype, or is not C-contiguous.
             OSError: a file cannot be opened or read (the message names its href).
         """
-        row_off, col_off, height, width = window
         self._check_out(window, out)
-        for j, plan in enumerate(self.plans):
-            if plan.direct and _read_direct(plan, row_off, col_off, height, width, out[j]):
-                continue
-            _read_cut(plan, [window], [out[j]])
+        self._read_one(window, out)
 
     def read_many(self, windows: Sequence[GridWindow], outs: Sequence[np.ndarray]) -> None:
         """Write each chip ``windows[i]`` into ``outs[i]``, as :meth:`read_into` would, with
@@ -135,10 +131,17 @@ class ItemReader:
             self._check_out(window, out)
         for group in _groups(windows):
             if len(group) == 1:
-                self.read_into(windows[group[0]], outs[group[0]])
+                self._read_one(windows[group[0]], outs[group[0]])
                 continue
             for j, plan in enumerate(self.plans):
                 _read_cut(plan, [windows[i] for i in group], [outs[i][j] for i in group])
+
+    def _read_one(self, window: GridWindow, out: np.ndarray) -> None:
+        row_off, col_off, height, width = window
+        for j, plan in enumerate(self.plans):
+            if plan.direct and _read_direct(plan, row_off, col_off, height, width, out[j]):
+                continue
+            _read_cut(plan, [window], [out[j]])
 
     def _check_out(self, window: GridWindow, out: np.ndarray) -> None:
         height, width = window[2:]
