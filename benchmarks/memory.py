@@ -186,6 +186,7 @@ def measure_lab(chapters: list[Path], mem_limit: int) -> int:
                   f"{sampler.peak_mirror:>6.0f} [{sampler.peak_mirror_pss:>5.0f}]{seconds:>11.0f}  "
                   f"{'yes' if ok else 'NO' if done is True else 'FAILED: a cell raised'}", flush=True)
         browser.close()
+        lab.keep = over > 0  # JupyterLab's log for a chapter that failed
     if rows:
         lab_peak = max(r.peak_kernel_pss for r in rows)
         mirror_peak = max(r.peak_mirror_pss for r in rows)

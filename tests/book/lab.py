@@ -63,7 +63,10 @@ class LabServer:
     """``jupyter lab`` on 127.0.0.1 for the repository, with a token, offline, as on a hub.
 
     ``env`` adds to (or, with None values, removes from) the server's environment, which
-    its kernels inherit. Use as a context manager; ``base`` is the URL with the prefix.
+    its kernels inherit. Use as a context manager; ``base`` is the URL with the prefix. Its
+    home (settings, log, the kernels' TMPDIR) is removed at exit, unless an exception left
+    the block or the caller set ``keep`` (a test failed): then the settings and the log stay
+    for the failure's report, and their folder is printed.
     """
 
     def __init__(self, env: dict[str, str | None] | None = None, python: str = sys.executable):
@@ -72,6 +75,7 @@ class LabServer:
         self.base = f"http://127.0.0.1:{self.port}{PREFIX}"
         self.home = Path(tempfile.mkdtemp(prefix="geolesson-lab-"))
         self.process: subprocess.Popen | None = None
+        self.keep = False
 
     def __enter__(self) -> "LabServer":
         setup = subprocess.run(["bash", str(ROOT / "book" / "tools" / "setup_lab.sh")], capture_output=True,
@@ -123,7 +127,11 @@ class LabServer:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
-        shutil.rmtree(self.home / "tmp", ignore_errors=True)  # the log and settings stay for a failure's report
+        if self.keep or (exc and exc[0] is not None):
+            shutil.rmtree(self.home / "tmp", ignore_errors=True)
+            print(f"JupyterLab's settings and log kept for the failure's report: {self.home}")
+        else:
+            shutil.rmtree(self.home, ignore_errors=True)
 
     def url(self, path: str, workspace: str) -> str:
         """The URL that opens ``path`` (relative to the repository) in a fresh workspace."""

@@ -69,10 +69,12 @@ RAW_MYST = re.compile(r"```|:::|^\s*:(?:label|class|name|alt|tags|width):|\{(?:t
 
 
 @pytest.fixture(scope="module")
-def lab(mirror):
+def lab(mirror, request):
+    failed = request.session.testsfailed
     # the web pages were built without MEM_LIMIT: the same sizes, the same numbers
     with LabServer(env={"MEM_LIMIT": None}) as server:
         yield server
+        server.keep = request.session.testsfailed > failed
 
 
 @pytest.fixture(scope="module")
