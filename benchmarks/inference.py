@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/inference.py [--runs 3] [--chip-rows N] [--chip 128] [--overlap 32]
                                              [--workers 1] [--output float32|uint8|mask]
+                                             [--torch-thp]
     .venv/bin/python benchmarks/inference.py --setup     # the peers' venvs, once
     .venv/bin/python benchmarks/inference.py --peers [--runs 3] [--chip-rows N]
 
@@ -26,7 +27,13 @@ Peak RSS is the whole process tree's (the process and its DataLoader workers, sa
 20 ms by a process of its own), which counts twice the pages a forked worker shares with its
 parent; peak PSS (each shared page split between its processes, sampled every 100 ms) is what
 the tree costs the machine. The quarter of
-the rows is always run, so that the flatness of both is printed. Targets (issue 23): end2end
+the rows is always run, so that the flatness of both is printed. Memory depends on the
+allocator: by default glibc serves the model's layer outputs (8 MiB each for a batch of 16
+chips of 128 px through 8 channels) from its heap, which over a whole scene may fragment and
+keep several hundred MiB of freed outputs, in some runs and not in others. --torch-thp runs
+every case (the peers' too) with PyTorch's THP_MEM_ALLOC_ENABLE=1, which maps each tensor of
+2 MiB or more on pages of its own, returned when it is freed: flat memory, at the cost of
+fresh pages for every layer output (model.predict's docstring). Targets (issue 23): end2end
 >= 0.8 x min(read, forward) chips/s; peak RSS <= 1 GiB, flat from a quarter of the rows to
 all of them.
 """
@@ -246,16 +253,17 @@ def agreement(ours: Path, theirs: Path, band: int, chip: int, overlap: int) -> d
             "compared": f"rows and columns [0, {edge_r}) x [0, {edge_c})"}
 
 
-def compare_peers(args) -> None:
+def compare_peers(args, env: dict) -> None:
     """Ours (uniform blend, the peers' kind of averaging) against each peer on the same
-    scene, model and chips: medians of fresh processes, then the outputs' agreement."""
+    scene, model and chips, every process with the variables ``env``: medians of fresh
+    processes, then the outputs' agreement."""
     with tempfile.TemporaryDirectory(dir=Path(__file__).parent) as tmp:
         tmp = Path(tmp)
         vrt, model = peer_inputs(tmp, args.chip, args.overlap, args.chip_rows)
         rows = {}
         ours_dir = tmp / "ours"
         ours_dir.mkdir()
-        runs = [cases.run(__file__, "inference", sys.executable, case="end2end", chip=args.chip,
+        runs = [cases.run(__file__, "inference", sys.executable, env=env, case="end2end", chip=args.chip,
                           overlap=args.overlap, chip_rows=args.chip_rows, workers=args.workers,
                           output="float32", blend="uniform", keep=str(ours_dir), threads=args.threads)
                 for _ in range(args.runs)]
@@ -265,7 +273,7 @@ def compare_peers(args) -> None:
             python = venv.existing("run benchmarks/inference.py --setup")
             out = tmp / name
             runs = [cases.run(Path(__file__).parent / "inference_peers.py", name.replace("-", "_"),
-                              python, vrt=vrt, out=str(out), chip=args.chip, overlap=args.overlap,
+                              python, env=env, vrt=vrt, out=str(out), chip=args.chip, overlap=args.overlap,
                               workers=args.workers, model=model) for _ in range(args.runs)]
             rows[name] = runs
             outputs[name] = (Path(runs[-1]["scores"]), runs[-1]["band"])
@@ -297,10 +305,14 @@ def main() -> None:
                              "beside 1 reading worker fills 2 cores, 2 oversubscribe them")
     parser.add_argument("--output", default="float32", choices=("float32", "uint8", "mask"),
                         help="write_cog's output encoding")
+    parser.add_argument("--torch-thp", action="store_true",
+                        help="run every case, ours and the peers', with THP_MEM_ALLOC_ENABLE=1 "
+                             "(PyTorch maps each tensor of 2 MiB or more on its own pages instead "
+                             "of taking it from glibc's heap; see model.predict's docstring)")
     parser.add_argument("--setup", action="store_true",
                         help="make the peers' venvs (benchmarks/.venv-inference-*) and stop")
     parser.add_argument("--peers", action="store_true",
-                        help="ours against Raster Vision on the same scene, model and chips")
+                        help="ours against Raster Vision and geoai on the same scene, model and chips")
     cases.add_arguments(parser)
     args = parser.parse_args()
     if cases.dispatch(args, CASES):
@@ -309,15 +321,17 @@ def main() -> None:
         for venv in PEERS.values():
             venv.ensure()
         return
+    env = {"THP_MEM_ALLOC_ENABLE": "1" if args.torch_thp else None}
+    print(f"THP_MEM_ALLOC_ENABLE={env['THP_MEM_ALLOC_ENABLE'] or '(unset)'} in every case", flush=True)
     if args.peers:
-        compare_peers(args)
+        compare_peers(args, env)
         return
     timed = [InferenceCase(stage, stage, args.chip_rows) for stage in ("read", "forward", "end2end")]
     timed.append(InferenceCase("end2end-quarter", "end2end", max(1, (args.chip_rows or chip_rows_of_item(args)) // 4)))
     results = {}
     stage_keys = ("read_wait", "forward", "stitch", "write", "write_wait", "cog")
     for c in timed:
-        runs = [cases.run(__file__, "inference", sys.executable, case=c.stage, chip=args.chip,
+        runs = [cases.run(__file__, "inference", sys.executable, env=env, case=c.stage, chip=args.chip,
                           overlap=args.overlap, chip_rows=c.chip_rows, workers=args.workers,
                           output=args.output, threads=args.threads if c.stage == "end2end" else 2)
                 for _ in range(args.runs)]

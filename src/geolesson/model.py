@@ -214,6 +214,18 @@ def predict(model, dataset: Any, *, batch_size: int = 16,
             still arrive in the dataset's order. With 1 or 2 CPUs, 1 worker overlaps reading
             with the model; more compete with the model's threads.
 
+    Memory over a long run (a whole scene, an archive): PyTorch allocates every layer's
+    output afresh for each batch and frees it after (8 MiB for a batch of 16 chips of
+    128 px through 8 channels). glibc's ``malloc`` serves such blocks from the process heap
+    once the first one is freed (its mmap threshold rises to their size, ``mallopt(3)``),
+    and over thousands of batches that heap may fragment and keep hundreds of MiB of freed
+    outputs, in some runs and not in others. Setting ``THP_MEM_ALLOC_ENABLE=1`` in the
+    environment before Python starts (PyTorch reads it once, at its first allocation;
+    ``c10/core/impl/alloc_cpu.cpp``) makes PyTorch map each tensor of 2 MiB or more on
+    pages of its own (transparent huge pages), returned to the system when it is freed:
+    memory stays flat, and each layer output costs fresh pages instead.
+    ``benchmarks/inference.py --torch-thp`` measures both.
+
     Raises:
         TypeError: ``model`` is not a ``torch.nn.Module``; ``dataset`` has no ``rows()`` (not
             a ChipDataset).
