@@ -85,7 +85,7 @@ def _check_finite_image(batch: dict, where: str) -> None:
 def _check_finite_loss(loss: torch.Tensor, epoch: int, b: int, optimizer) -> None:
     if not torch.isfinite(loss).all():
         lr = optimizer.param_groups[0].get("lr")
-        raise FloatingPointError(f"the training loss is {float(loss)} at epoch {epoch}, batch {b} (its images "
+        raise FloatingPointError(f"the training loss is {loss.item()} at epoch {epoch}, batch {b} (its images "
                                  f"are finite): training diverged; lower lr (now {lr}) or check loss_fn")
 
 
