@@ -266,13 +266,17 @@ class Normalize:
             raise ValueError(f"Normalize: the image has {image.shape[0]} bands, the statistics "
                              f"{len(self.stats.bands)} ({list(self.stats.bands)})")
         x = np.stack([to_db(image[c]) if self.stats.db[c] else image[c]
-                      for c in range(image.shape[0])])
-        x = ((x - self._mean) / self._std).astype(np.float32)
+                      for c in range(image.shape[0])])  # a new array: scaled in place below
+        if x.dtype == np.float32:
+            x -= self._mean
+            x /= self._std
+        else:
+            x = ((x - self._mean) / self._std).astype(np.float32)
         out = dict(sample)
         if self.fill is not None:
-            valid = ~np.isnan(x).any(axis=0)
-            x = np.where(np.isnan(x), np.float32(self.fill), x)
-            out["valid"] = torch.from_numpy(valid)
+            missing = np.isnan(x)
+            out["valid"] = torch.from_numpy(~missing.any(axis=0))
+            np.copyto(x, np.float32(self.fill), where=missing)
         out["image"] = torch.from_numpy(x)
         return out
 
