@@ -66,8 +66,8 @@ def burnnet(bands: int = 3, width: int = 8):
         def __init__(self):
             super().__init__()
             self.layers = torch.nn.Sequential(
-                torch.nn.Conv2d(bands, width, 3, padding=1), torch.nn.ReLU(),
-                torch.nn.Conv2d(width, width, 3, padding=1), torch.nn.ReLU(),
+                torch.nn.Conv2d(bands, width, 3, padding=1), torch.nn.ReLU(True),
+                torch.nn.Conv2d(width, width, 3, padding=1), torch.nn.ReLU(True),
                 torch.nn.Conv2d(width, 1, 1))
 
         def forward(self, x):
