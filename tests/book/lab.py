@@ -110,8 +110,9 @@ class LabServer:
             if self.process.poll() is not None:
                 raise RuntimeError(f"JupyterLab exited:\n{self.log.read_text()[-3000:]}")
             if time.monotonic() > deadline:
+                self.keep = True
                 self.__exit__()
-                raise RuntimeError("JupyterLab did not answer within 120 s")
+                raise RuntimeError(f"JupyterLab did not answer within 120 s:\n{self.log.read_text()[-3000:]}")
             try:
                 if httpx.get(f"{self.base}api/status", params={"token": self.token}, timeout=2).status_code == 200:
                     return self
