@@ -10,6 +10,12 @@ Cases, each run in a fresh process (cold GDAL cache, own peak RSS), medians prin
     read      ChipDataset + DataLoader (--workers worker processes) over an overlap_grid of
               the item (red, nir, swir22), Normalize included: the chip-read rate alone
     forward   the model's forward pass alone, on random batches of the same shape
+    forward-beside-read
+              the same with end2end's torch threads (--threads), while the read case runs
+              in another process: how fast the model can be when it shares the machine
+              with the reading, as it does in end2end. With end2end's stitch and cog, which
+              the model's process does between and after its forward passes, it bounds
+              end2end from below on this machine, however well the stages overlap
     end2end   model.predict (reading in --workers workers) -> Stitcher -> write_cog
               (a writer thread, then GDAL's COG driver), with the time of each stage:
               read wait (the model waiting for a batch), forward, stitch (blend and
@@ -115,8 +121,9 @@ class ForwardTimer:
 
 def case_inference(case: str, chip: int, overlap: int, chip_rows: int | None, workers: int,
                    output: str, blend: str = "linear", keep: str | None = None,
-                   threads: int = 2) -> dict:
-    """One stage over the item's overlap grid (in a fresh process)."""
+                   threads: int = 2, passes: int = 1, ready: str | None = None) -> dict:
+    """One stage over the item's overlap grid (in a fresh process). ``passes``: how often
+    the read case reads the grid; ``ready``: a file the read case creates once it reads."""
     import torch
     from torch.utils.data import DataLoader
 
@@ -134,18 +141,23 @@ def case_inference(case: str, chip: int, overlap: int, chip_rows: int | None, wo
                                     (False, False, False), 1)
     dataset = batching.ChipDataset(grid, BANDS, items=[item], transform=batching.Normalize(stats, fill=0.0))
     net = burnnet()
-    stages = {}
+    stages, elapsed = {}, None
     with PeakRSS(pss=True) as peak, CpuSeconds(mirror_pids()) as cpu:
         t0 = time.perf_counter()
         if case == "read":
-            for _ in DataLoader(dataset, batch_size=BATCH, collate_fn=batching.collate,
-                                num_workers=workers):
-                pass
+            for _ in range(passes):
+                for _ in DataLoader(dataset, batch_size=BATCH, collate_fn=batching.collate,
+                                    num_workers=workers):
+                    if ready:
+                        Path(ready).touch()
         elif case == "forward":
-            x = torch.randn(BATCH, len(BANDS), chip, chip)
-            with torch.no_grad():
-                for _ in range(0, len(grid), BATCH):
-                    net(x)
+            forward_passes(net, len(grid), chip)
+        elif case == "forward-beside-read":
+            with ReadBeside(chip, overlap, workers, output) as beside:
+                t0 = time.perf_counter()  # from the read's first batch on
+                forward_passes(net, len(grid), chip)
+                elapsed = time.perf_counter() - t0
+                beside.check_still_reading()
         else:
             timer = ForwardTimer(net)
             with tempfile.TemporaryDirectory() as tmp:
@@ -156,12 +168,62 @@ def case_inference(case: str, chip: int, overlap: int, chip_rows: int | None, wo
             seconds = done["seconds"]
             stages = {"read_wait": seconds["wait"] - timer.seconds, "forward": timer.seconds,
                       **{k: seconds[k] for k in ("stitch", "write", "write_wait", "cog")}}
-        seconds = time.perf_counter() - t0
+        seconds = time.perf_counter() - t0 if elapsed is None else elapsed
     return {"case": case, "chips": len(grid), "seconds": seconds,
             "chips_per_s": len(grid) / seconds, "peak_rss_mib": peak.peak / 2**20,
             "peak_pss_mib": peak.peak_pss / 2**20, "peak_parent_mib": peak.peak_parent / 2**20,
             "peak_workers_mib": peak.peak_children / 2**20, "cpu_process": cpu.process,
             "cpu_workers": cpu.children, "cpu_mirror": cpu.others, "cpu_total": cpu.total, **stages}
+
+
+def forward_passes(net, chips: int, chip: int) -> None:
+    """The model's forward pass over ``chips`` chips, in batches of random input."""
+    import torch
+
+    x = torch.randn(BATCH, len(BANDS), chip, chip)
+    with torch.no_grad():
+        for _ in range(0, chips, BATCH):
+            net(x)
+
+
+class ReadBeside:
+    """The read case over the whole item (two passes), in a process of its own, for as long
+    as the block runs: what the model's process shares the machine with in end2end. The
+    block starts once the read has its first batch."""
+
+    def __init__(self, chip: int, overlap: int, workers: int, output: str):
+        self.args = dict(chip=chip, overlap=overlap, chip_rows=None, workers=workers,
+                         output=output, passes=2)
+
+    def __enter__(self):
+        import json
+        import subprocess
+
+        self._tmp = tempfile.TemporaryDirectory()
+        self._ready = Path(self._tmp.name) / "reading"
+        from geolesson.gdal import GDAL_HTTP_OPTIONS
+
+        self._process = subprocess.Popen(
+            [sys.executable, __file__, "--case", "inference", "--case-args",
+             json.dumps({"case": "read", "ready": str(self._ready), **self.args})],
+            env={**os.environ, **GDAL_HTTP_OPTIONS}, stdout=subprocess.DEVNULL)
+        while not self._ready.exists():
+            if self._process.poll() is not None:
+                raise RuntimeError(f"the read beside the model ended with {self._process.returncode} "
+                                   "before its first batch")
+            time.sleep(0.05)
+        return self
+
+    def check_still_reading(self) -> None:
+        """RuntimeError if the read ended before the timed block did."""
+        if self._process.poll() is not None:
+            raise RuntimeError("the read beside the model ended before the model did: the time "
+                               "measured was not all beside a read")
+
+    def __exit__(self, *exc):
+        self._process.kill()
+        self._process.wait()
+        self._tmp.cleanup()
 
 
 def mirror_pids() -> tuple[int, ...]:
@@ -326,20 +388,25 @@ def main() -> None:
     if args.peers:
         compare_peers(args, env)
         return
-    timed = [InferenceCase(stage, stage, args.chip_rows) for stage in ("read", "forward", "end2end")]
+    timed = [InferenceCase(stage, stage, args.chip_rows)
+             for stage in ("read", "forward", "forward-beside-read", "end2end")]
     timed.append(InferenceCase("end2end-quarter", "end2end", max(1, (args.chip_rows or chip_rows_of_item(args)) // 4)))
     results = {}
     stage_keys = ("read_wait", "forward", "stitch", "write", "write_wait", "cog")
     for c in timed:
         runs = [cases.run(__file__, "inference", sys.executable, env=env, case=c.stage, chip=args.chip,
                           overlap=args.overlap, chip_rows=c.chip_rows, workers=args.workers,
-                          output=args.output, threads=args.threads if c.stage == "end2end" else 2)
+                          output=args.output, threads=2 if c.stage in ("read", "forward") else args.threads)
                 for _ in range(args.runs)]
         keys = ("chips", "seconds", "chips_per_s", *MEMORY_KEYS, *CPU_KEYS,
                 *(stage_keys if c.stage == "end2end" else ()))
         results[c.name] = {k: statistics.median(r[k] for r in runs) for k in keys}
         r = results[c.name]
-        print(f"{c.name:16s} {r['chips']:6.0f} chips  {r['seconds']:7.1f} s  {r['chips_per_s']:7.1f} chips/s  "
+        if c.stage == "forward-beside-read":  # its memory and CPU include the read's process
+            print(f"{c.name:19s} {r['chips']:6.0f} chips  {r['seconds']:7.1f} s  {r['chips_per_s']:7.1f} chips/s  "
+                  f"({args.threads} torch thread(s), while the read case runs in another process)", flush=True)
+            continue
+        print(f"{c.name:19s} {r['chips']:6.0f} chips  {r['seconds']:7.1f} s  {r['chips_per_s']:7.1f} chips/s  "
               f"peak RSS {r['peak_rss_mib']:5.0f} MiB (process {r['peak_parent_mib']:.0f} + workers "
               f"{r['peak_workers_mib']:.0f}), PSS {r['peak_pss_mib']:5.0f} MiB", flush=True)
         print(f"    CPU (s): {r['cpu_total']:.1f} = process {r['cpu_process']:.1f} + workers "
@@ -353,6 +420,11 @@ def main() -> None:
     floor = e2e["cpu_total"] / cores
     print(f"end2end's work is {e2e['cpu_total']:.1f} CPU-s: on {cores} cores it takes at least {floor:.1f} s, "
           f"{e2e['chips'] / floor:.0f} chips/s, {e2e['chips'] / floor / slowest:.2f} x min(read, forward) at best")
+    beside = results["forward-beside-read"]["seconds"]
+    serial = beside + e2e["stitch"] + e2e["cog"]
+    print(f"end2end's model process works serially: the model beside a read {beside:.1f} s + stitch "
+          f"{e2e['stitch']:.1f} s + cog {e2e['cog']:.1f} s = {serial:.1f} s at least, "
+          f"{e2e['chips'] / serial / slowest:.2f} x min(read, forward) at best on this machine")
     print(f"end2end / min(read, forward) rate: {e2e['chips_per_s'] / slowest:.2f} (target >= 0.8); "
           f"end2end peak RSS {e2e['peak_rss_mib'] / 1024:.2f} GiB, PSS {e2e['peak_pss_mib'] / 1024:.2f} GiB "
           f"(target <= 1), against a quarter of the rows: RSS {e2e['peak_rss_mib'] / quarter['peak_rss_mib']:.2f}x, "
