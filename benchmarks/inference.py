@@ -13,14 +13,17 @@ Cases, each run in a fresh process (cold GDAL cache, own peak RSS), medians prin
     forward-beside-read
               the same with end2end's torch threads (--threads), while the read case runs
               in another process: how fast the model can be when it shares the machine
-              with the reading, as it does in end2end. With end2end's stitch and cog, which
-              the model's process does between and after its forward passes, it bounds
-              end2end from below on this machine, however well the stages overlap
+              with the reading, as it does in end2end. With end2end's COG conversion, which
+              can only start after the last forward pass, it bounds end2end from below on
+              this machine, however well the stages overlap
     end2end   model.predict (reading in --workers workers) -> Stitcher -> write_cog
               (a writer thread, then GDAL's COG driver), with the time of each stage:
-              read wait (the model waiting for a batch), forward, stitch (blend and
-              accumulate), write (the writer thread's busy time, overlapped), write wait
-              (the stitcher waiting for the writer) and cog (overviews and compression)
+              read wait (the model's thread between its forward passes: waiting for a
+              batch of chips, mostly), forward (the model's thread), stitch wait (the
+              stitcher waiting for predictions), stitch (blend and accumulate), write (the
+              writer thread's busy time), write wait (the stitcher waiting for the writer)
+              and cog (overviews and compression). The model's, the stitcher's and the
+              writer's threads overlap: the stages do not add up to the whole
 The model is chapter 7's BurnNet (3 convolutions, width 8) with seeded random weights: the
 speed does not depend on what it learned. --chip-rows limits the grid to its first N chip
 rows (a band of the scene as wide as the item) for a quicker run; the stitcher's memory
@@ -104,19 +107,24 @@ class InferenceCase:
 
 
 class ForwardTimer:
-    """Times a model's forward passes (seconds in ``seconds``) with forward hooks, so the
-    model stays the ``torch.nn.Module`` that ``model.predict`` takes."""
+    """Times a model's forward passes with forward hooks, so the model stays the
+    ``torch.nn.Module`` that ``model.predict`` takes: ``seconds`` inside them, ``between``
+    from the end of one to the start of the next (in ``model.predict``'s thread: waiting for
+    the next batch, the sigmoid, handing the probabilities on)."""
 
     def __init__(self, net):
-        self.seconds, self._t0 = 0.0, 0.0
+        self.seconds, self.between, self._t0, self._t1 = 0.0, 0.0, 0.0, None
         net.register_forward_pre_hook(self._start)
         net.register_forward_hook(self._stop)
 
     def _start(self, module, inputs):
         self._t0 = time.perf_counter()
+        if self._t1 is not None:
+            self.between += self._t0 - self._t1
 
     def _stop(self, module, inputs, output):
-        self.seconds += time.perf_counter() - self._t0
+        self._t1 = time.perf_counter()
+        self.seconds += self._t1 - self._t0
 
 
 def case_inference(case: str, chip: int, overlap: int, chip_rows: int | None, workers: int,
@@ -166,7 +174,7 @@ def case_inference(case: str, chip: int, overlap: int, chip_rows: int | None, wo
                     item, Path(keep or tmp) / "prediction.tif", ramp=overlap, output=output,
                     blend=blend)
             seconds = done["seconds"]
-            stages = {"read_wait": seconds["wait"] - timer.seconds, "forward": timer.seconds,
+            stages = {"read_wait": timer.between, "forward": timer.seconds, "stitch_wait": seconds["wait"],
                       **{k: seconds[k] for k in ("stitch", "write", "write_wait", "cog")}}
         seconds = time.perf_counter() - t0 if elapsed is None else elapsed
     return {"case": case, "chips": len(grid), "seconds": seconds,
@@ -392,7 +400,7 @@ def main() -> None:
              for stage in ("read", "forward", "forward-beside-read", "end2end")]
     timed.append(InferenceCase("end2end-quarter", "end2end", max(1, (args.chip_rows or chip_rows_of_item(args)) // 4)))
     results = {}
-    stage_keys = ("read_wait", "forward", "stitch", "write", "write_wait", "cog")
+    stage_keys = ("read_wait", "forward", "stitch_wait", "stitch", "write", "write_wait", "cog")
     for c in timed:
         runs = [cases.run(__file__, "inference", sys.executable, env=env, case=c.stage, chip=args.chip,
                           overlap=args.overlap, chip_rows=c.chip_rows, workers=args.workers,
@@ -421,10 +429,10 @@ def main() -> None:
     print(f"end2end's work is {e2e['cpu_total']:.1f} CPU-s: on {cores} cores it takes at least {floor:.1f} s, "
           f"{e2e['chips'] / floor:.0f} chips/s, {e2e['chips'] / floor / slowest:.2f} x min(read, forward) at best")
     beside = results["forward-beside-read"]["seconds"]
-    serial = beside + e2e["stitch"] + e2e["cog"]
-    print(f"end2end's model process works serially: the model beside a read {beside:.1f} s + stitch "
-          f"{e2e['stitch']:.1f} s + cog {e2e['cog']:.1f} s = {serial:.1f} s at least, "
-          f"{e2e['chips'] / serial / slowest:.2f} x min(read, forward) at best on this machine")
+    serial = beside + e2e["cog"]
+    print(f"end2end's serial path: the model beside a read {beside:.1f} s, then the COG conversion "
+          f"{e2e['cog']:.1f} s = {serial:.1f} s at least, {e2e['chips'] / serial / slowest:.2f} x "
+          "min(read, forward) at best on this machine")
     print(f"end2end / min(read, forward) rate: {e2e['chips_per_s'] / slowest:.2f} (target >= 0.8); "
           f"end2end peak RSS {e2e['peak_rss_mib'] / 1024:.2f} GiB, PSS {e2e['peak_pss_mib'] / 1024:.2f} GiB "
           f"(target <= 1), against a quarter of the rows: RSS {e2e['peak_rss_mib'] / quarter['peak_rss_mib']:.2f}x, "

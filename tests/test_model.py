@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import pytest
 import torch
@@ -131,6 +133,67 @@ def test_prediction_read_by_worker_processes_arrives_in_order_and_equal(determin
         next(glmodel.predict(net, data, num_workers=-1))
 
 
+class Recording(TinyNet):
+    """TinyNet that records, for each forward pass, its thread and grad mode; it raises on
+    pass ``fail_at`` (1-based) and sets ``reached`` when it starts pass ``signal_at``."""
+
+    def __init__(self, fail_at=None, signal_at=None):
+        super().__init__()
+        self.calls, self.fail_at, self.signal_at = [], fail_at, signal_at
+        self.reached = threading.Event()
+
+    def forward(self, x):
+        self.calls.append((threading.current_thread().name, torch.is_grad_enabled()))
+        if len(self.calls) == self.signal_at:
+            self.reached.set()
+        if len(self.calls) == self.fail_at:
+            raise RuntimeError(f"model failed on pass {self.fail_at}")
+        return super().forward(x)
+
+
+def _predict_threads():
+    return [t for t in threading.enumerate() if t.name.startswith("predict")]
+
+
+@pytest.mark.parametrize("num_workers", [0, 2])
+def test_the_model_runs_ahead_in_its_own_thread_with_the_same_predictions(deterministic, num_workers):
+    torch.manual_seed(0)
+    net = Recording()
+    data = Rows(samples(10, seed=5))
+    caller = list(glmodel.predict(net, data, batch_size=3, num_workers=num_workers, ahead=0))
+    assert {name for name, _ in net.calls} == {threading.current_thread().name}
+    net.calls.clear()
+    ahead = list(glmodel.predict(net, data, batch_size=3, num_workers=num_workers, ahead=2))
+    assert [r["chip_id"] for r, _ in ahead] == [s["chip_id"] for s in data]
+    for (_, p), (_, q) in zip(caller, ahead):
+        np.testing.assert_array_equal(p, q)
+    assert len(net.calls) == 4 and all(name.startswith("predict") and not grad for name, grad in net.calls)
+    assert not _predict_threads()
+
+
+def test_the_model_predicts_the_next_batch_before_it_is_asked_for():
+    net = Recording(signal_at=2)
+    chips = glmodel.predict(net, Rows(samples(9)), batch_size=3, ahead=1)
+    next(chips)  # the first chip of batch 1; batch 2 is the model's to start now
+    assert net.reached.wait(timeout=60), "the model did not start batch 2 before chips of it were asked for"
+    chips.close()
+
+
+def test_a_model_error_reaches_the_caller_and_stopping_early_ends_the_thread():
+    net = Recording(fail_at=3)
+    chips = glmodel.predict(net, Rows(samples(12)), batch_size=2, ahead=2)
+    got = [next(chips) for _ in range(4)]  # batches 1 and 2
+    with pytest.raises(RuntimeError, match="model failed on pass 3"):
+        next(chips)
+    assert len(got) == 4 and not _predict_threads()
+    net = Recording()
+    chips = glmodel.predict(net, Rows(samples(12)), batch_size=2, ahead=2)
+    next(chips)
+    chips.close()
+    assert not _predict_threads()
+    assert len(net.calls) <= 3, "the model went on after the caller stopped"
+
+
 def _batch(mask, valid=None):
     batch = {"mask": torch.tensor(mask)}
     if valid is not None:
@@ -206,6 +269,8 @@ BAD_INPUTS = [
     ("predict-model-not-module", lambda t: list(glmodel.predict(NotAModule(), Rows(samples(2)))),
      TypeError, ["model", "NotAModule"]),
     ("predict-list", lambda t: list(glmodel.predict(TinyNet(), samples(2))), TypeError, ["dataset", "list"]),
+    ("predict-ahead-negative", lambda t: list(glmodel.predict(TinyNet(), Rows(samples(2)), ahead=-1)),
+     ValueError, ["ahead", "-1"]),
     ("save-config-class", lambda t: _saved(t, activation=torch.nn.ReLU), ValueError,
      ["config", "'activation'", "ReLU", "int, float, str"]),
     ("save-config-function", lambda t: _saved(t, init=len), ValueError, ["config", "'init'", "builtin_function"]),

@@ -16,7 +16,9 @@ Data flow: imports :mod:`geolesson.batching` (collate, statistics).
 from __future__ import annotations
 
 import os
+from collections import deque
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -194,25 +196,39 @@ def fit(model, train: Any, val: Any = None, *, epochs: int, seed: int, batch_siz
     return pd.DataFrame(rows).set_index("epoch")
 
 
-@torch.no_grad()
-def predict(model, dataset: Any, *, batch_size: int = 16,
-            num_workers: int = 0) -> Iterator[tuple[dict, np.ndarray]]:
+def predict(model, dataset: Any, *, batch_size: int = 16, num_workers: int = 0,
+            ahead: int = 2) -> Iterator[tuple[dict, np.ndarray]]:
     """Apply ``model`` to every chip of ``dataset`` in order: ``(row, probability)`` pairs.
 
     ``probability`` is ``sigmoid(logits)``, float32 ``(1, H, W)`` in [0, 1]; ``row`` is the
     chip's index row (:meth:`geolesson.batching.ChipDataset.rows`), in the dataset's order,
     so an index in row order (:func:`geolesson.chips.overlap_grid`) feeds a
-    :class:`~geolesson.stitching.Stitcher` directly. A generator: one batch at a time is
-    in memory (plus the batches the workers have read ahead).
+    :class:`~geolesson.stitching.Stitcher` directly. A generator: a few batches are in
+    memory at a time (see ``ahead``, plus those the workers have read ahead).
+
+    The model runs in a thread of its own, up to ``ahead`` batches ahead of the caller:
+    PyTorch releases Python's global interpreter lock while it computes, so what the caller
+    does with each prediction (stitching it, writing it) and the reading of the next batch
+    overlap with the forward passes instead of waiting for them. The dataset is read in the
+    caller's thread only (or in the workers), never in the model's. Gradients are off in the
+    model's thread (``torch.no_grad``), and its forward passes use
+    ``torch.set_num_threads``'s threads, as the caller's would. The predictions are the
+    same, bit for bit, with or without it.
 
     Args:
         model: a ``torch.nn.Module`` ``(B, C, H, W)`` -> ``(B, 1, H, W)`` logits.
         dataset: a :class:`~geolesson.batching.ChipDataset`.
         batch_size: chips per forward pass (>= 1).
         num_workers: ``DataLoader`` worker processes that read the next batches while the
-            model runs on this one (>= 0; 0: read here, between forward passes). The batches
-            still arrive in the dataset's order. With 1 or 2 CPUs, 1 worker overlaps reading
-            with the model; more compete with the model's threads.
+            model runs on this one (>= 0; 0: read in the caller's thread, which with
+            ``ahead`` >= 1 also overlaps with the model). The batches still arrive in the
+            dataset's order. With 1 or 2 CPUs, 1 worker overlaps reading with the model;
+            more compete with the model's threads.
+        ahead: batches the model may predict before the caller asks for them (>= 0; 0: no
+            thread, the model runs in the caller's thread when the next chip is asked for).
+            A batch the caller never asks for (it stopped early) may still be predicted.
+            Up to ``ahead + 1`` batches are held at once: read, or predicted and not yet
+            asked for.
 
     Memory over a long run (a whole scene, an archive): PyTorch allocates every layer's
     output afresh for each batch and frees it after (8 MiB for a batch of 16 chips of
@@ -229,22 +245,51 @@ def predict(model, dataset: Any, *, batch_size: int = 16,
     Raises:
         TypeError: ``model`` is not a ``torch.nn.Module``; ``dataset`` has no ``rows()`` (not
             a ChipDataset).
-        ValueError: ``batch_size`` < 1 or ``num_workers`` < 0.
+        ValueError: ``batch_size`` < 1, ``num_workers`` < 0 or ``ahead`` < 0.
+        Whatever the model or the reading raises, in the caller's thread, with its traceback.
     """
     _check_module(model)
     if not hasattr(dataset, "rows"):
         raise TypeError(f"dataset must be a ChipDataset (with rows()), not {type(dataset).__name__}")
     batch_size = check_int("batch_size", batch_size, 1)
     num_workers = check_int("num_workers", num_workers, 0)
+    ahead = check_int("ahead", ahead, 0)
     rows = dataset.rows()
     model.eval()
+    batches = DataLoader(dataset, batch_size=batch_size, collate_fn=collate, num_workers=num_workers)
+
+    def forward(batch: dict) -> np.ndarray:
+        with torch.no_grad():  # grad mode is per thread
+            return torch.sigmoid(model(batch["image"])).numpy()
+
     i = 0
-    for batch in DataLoader(dataset, batch_size=batch_size, collate_fn=collate,
-                            num_workers=num_workers):
-        probability = torch.sigmoid(model(batch["image"])).numpy()
+    for probability in _run_ahead(forward, batches, ahead):
         for p in probability:
             yield rows[i], p
             i += 1
+
+
+def _run_ahead(fn: Callable[[Any], Any], items: Any, ahead: int) -> Iterator[Any]:
+    """``fn(item)`` for each of ``items``, in order. With ``ahead`` >= 1, ``fn`` runs in one
+    thread of its own on up to ``ahead`` items whose results are not yet asked for, while
+    this thread takes the next item; an exception of ``fn`` is raised here. When the caller
+    stops early, the calls not yet started are cancelled and the running one is waited for."""
+    if ahead == 0:
+        for item in items:
+            yield fn(item)
+        return
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="predict") as thread:
+        pending: deque = deque()
+        try:
+            for item in items:
+                pending.append(thread.submit(fn, item))
+                if len(pending) > ahead:
+                    yield pending.popleft().result()
+            while pending:
+                yield pending.popleft().result()
+        finally:
+            for future in pending:
+                future.cancel()
 
 
 def save_checkpoint(path: str | os.PathLike, model, statistics: BandStatistics, **config) -> None:
