@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/inference.py [--runs 3] [--chip-rows N] [--chip 128] [--overlap 32]
                                              [--workers 1] [--output float32|uint8|mask]
-                                             [--torch-thp]
+                                             [--allocator default|glibc-tunables|torch-thp]
     .venv/bin/python benchmarks/inference.py --setup     # the peers' venvs, once
     .venv/bin/python benchmarks/inference.py --peers [--runs 3] [--chip-rows N]
 
@@ -36,13 +36,14 @@ Peak RSS is the whole process tree's (the process and its DataLoader workers, sa
 20 ms by a process of its own), which counts twice the pages a forked worker shares with its
 parent; peak PSS (each shared page split between its processes, sampled every 100 ms) is what
 the tree costs the machine. The quarter of
-the rows is always run, so that the flatness of both is printed. Memory depends on the
-allocator: by default glibc serves the model's layer outputs (8 MiB each for a batch of 16
-chips of 128 px through 8 channels) from its heap, which over a whole scene may fragment and
-keep several hundred MiB of freed outputs, in some runs and not in others. --torch-thp runs
-every case (the peers' too) with PyTorch's THP_MEM_ALLOC_ENABLE=1, which maps each tensor of
-2 MiB or more on pages of its own, returned when it is freed: flat memory, at the cost of
-fresh pages for every layer output (model.predict's docstring). Targets (issue 23): end2end
+the rows is always run, so that the flatness of both is printed. Speed depends on the
+allocator (model.predict's docstring): by default glibc returns the model's freed layer
+outputs (8 MiB each for a batch of 16 chips of 128 px through 8 channels) to the system after
+every batch, and the next batch takes fresh pages. --allocator runs every case, ours and the
+peers', with an allocator setting in the environment: glibc-tunables (GLIBC_TUNABLES: blocks
+under 32 MiB from the heap, up to 128 MiB of free memory kept, so each batch reuses the
+last one's pages) or torch-thp (THP_MEM_ALLOC_ENABLE=1: PyTorch's tensors of 2 MiB or more
+on transparent huge pages of their own); default unsets both. Targets (issue 23): end2end
 >= 0.8 x min(read, forward) chips/s; peak RSS <= 1 GiB, flat from a quarter of the rows to
 all of them.
 """
@@ -246,6 +247,14 @@ MEMORY_KEYS = ("peak_rss_mib", "peak_pss_mib", "peak_parent_mib", "peak_workers_
 CPU_KEYS = ("cpu_process", "cpu_workers", "cpu_mirror", "cpu_total")
 CASES = cases.collect(globals())
 STATS_MEAN, STATS_STD = (0.06, 0.2, 0.12), (0.03, 0.08, 0.05)
+#: --allocator: the variables each case runs with (None: unset, whatever the caller's shell has)
+ALLOCATORS = {
+    "default": {"GLIBC_TUNABLES": None, "THP_MEM_ALLOC_ENABLE": None},
+    "glibc-tunables": {"GLIBC_TUNABLES": "glibc.malloc.mmap_threshold=33554432:"
+                                         "glibc.malloc.trim_threshold=134217728",
+                       "THP_MEM_ALLOC_ENABLE": None},
+    "torch-thp": {"GLIBC_TUNABLES": None, "THP_MEM_ALLOC_ENABLE": "1"},
+}
 PEERS = {"raster-vision": PeerVenv(".venv-inference-rv", "requirements-inference-rv.txt",
                                    cpu_torch_only=True),
          "geoai": PeerVenv(".venv-inference-geoai", "requirements-inference-geoai.txt",
@@ -375,10 +384,9 @@ def main() -> None:
                              "beside 1 reading worker fills 2 cores, 2 oversubscribe them")
     parser.add_argument("--output", default="float32", choices=("float32", "uint8", "mask"),
                         help="write_cog's output encoding")
-    parser.add_argument("--torch-thp", action="store_true",
-                        help="run every case, ours and the peers', with THP_MEM_ALLOC_ENABLE=1 "
-                             "(PyTorch maps each tensor of 2 MiB or more on its own pages instead "
-                             "of taking it from glibc's heap; see model.predict's docstring)")
+    parser.add_argument("--allocator", default="default", choices=tuple(ALLOCATORS),
+                        help="the memory allocator's setting in every case's environment, ours and "
+                             "the peers' (see model.predict's docstring)")
     parser.add_argument("--setup", action="store_true",
                         help="make the peers' venvs (benchmarks/.venv-inference-*) and stop")
     parser.add_argument("--peers", action="store_true",
@@ -391,8 +399,8 @@ def main() -> None:
         for venv in PEERS.values():
             venv.ensure()
         return
-    env = {"THP_MEM_ALLOC_ENABLE": "1" if args.torch_thp else None}
-    print(f"THP_MEM_ALLOC_ENABLE={env['THP_MEM_ALLOC_ENABLE'] or '(unset)'} in every case", flush=True)
+    env = ALLOCATORS[args.allocator]
+    print("in every case: " + ", ".join(f"{k}={v or '(unset)'}" for k, v in env.items()), flush=True)
     if args.peers:
         compare_peers(args, env)
         return

@@ -125,7 +125,7 @@ def test_prediction_read_by_worker_processes_arrives_in_order_and_equal(determin
     net, _ = train(seed=2, epochs=1)
     data = Rows(samples(10, seed=5))
     here = list(glmodel.predict(net, data, batch_size=3))
-    workers = list(glmodel.predict(net, data, batch_size=3, num_workers=2))
+    workers = list(glmodel.predict(net, data, batch_size=3, num_workers=2, prefetch=1))
     assert [r["chip_id"] for r, _ in workers] == [s["chip_id"] for s in data]
     for (_, p), (_, q) in zip(here, workers):
         np.testing.assert_array_equal(p, q)
@@ -269,6 +269,8 @@ BAD_INPUTS = [
     ("predict-model-not-module", lambda t: list(glmodel.predict(NotAModule(), Rows(samples(2)))),
      TypeError, ["model", "NotAModule"]),
     ("predict-list", lambda t: list(glmodel.predict(TinyNet(), samples(2))), TypeError, ["dataset", "list"]),
+    ("predict-prefetch-zero", lambda t: list(glmodel.predict(TinyNet(), Rows(samples(2)), prefetch=0)),
+     ValueError, ["prefetch", "0"]),
     ("predict-ahead-negative", lambda t: list(glmodel.predict(TinyNet(), Rows(samples(2)), ahead=-1)),
      ValueError, ["ahead", "-1"]),
     ("save-config-class", lambda t: _saved(t, activation=torch.nn.ReLU), ValueError,

@@ -197,7 +197,7 @@ def fit(model, train: Any, val: Any = None, *, epochs: int, seed: int, batch_siz
 
 
 def predict(model, dataset: Any, *, batch_size: int = 16, num_workers: int = 0,
-            ahead: int = 2) -> Iterator[tuple[dict, np.ndarray]]:
+            prefetch: int = 4, ahead: int = 2) -> Iterator[tuple[dict, np.ndarray]]:
     """Apply ``model`` to every chip of ``dataset`` in order: ``(row, probability)`` pairs.
 
     ``probability`` is ``sigmoid(logits)``, float32 ``(1, H, W)`` in [0, 1]; ``row`` is the
@@ -224,28 +224,39 @@ def predict(model, dataset: Any, *, batch_size: int = 16, num_workers: int = 0,
             ``ahead`` >= 1 also overlaps with the model). The batches still arrive in the
             dataset's order. With 1 or 2 CPUs, 1 worker overlaps reading with the model;
             more compete with the model's threads.
+        prefetch: batches each worker reads ahead (>= 1; ``DataLoader``'s
+            ``prefetch_factor``, whose default is 2; unused without workers). Each is a
+            ``(batch_size, C, H, W)`` float32 image in shared memory, 3 MiB for 16 chips of
+            3 bands and 128 px: a deeper queue lets the worker absorb the slower batches.
         ahead: batches the model may predict before the caller asks for them (>= 0; 0: no
             thread, the model runs in the caller's thread when the next chip is asked for).
             A batch the caller never asks for (it stopped early) may still be predicted.
             Up to ``ahead + 1`` batches are held at once: read, or predicted and not yet
             asked for.
 
-    Memory over a long run (a whole scene, an archive): PyTorch allocates every layer's
-    output afresh for each batch and frees it after (8 MiB for a batch of 16 chips of
-    128 px through 8 channels). glibc's ``malloc`` serves such blocks from the process heap
-    once the first one is freed (its mmap threshold rises to their size, ``mallopt(3)``),
-    and over thousands of batches that heap may fragment and keep hundreds of MiB of freed
-    outputs, in some runs and not in others. Setting ``THP_MEM_ALLOC_ENABLE=1`` in the
-    environment before Python starts (PyTorch reads it once, at its first allocation;
-    ``c10/core/impl/alloc_cpu.cpp``) makes PyTorch map each tensor of 2 MiB or more on
-    pages of its own (transparent huge pages), returned to the system when it is freed:
-    memory stays flat, and each layer output costs fresh pages instead.
-    ``benchmarks/inference.py --torch-thp`` measures both.
+    Memory and speed over a long run (a whole scene, an archive): PyTorch allocates every
+    layer's output afresh for each batch and frees it after (8 MiB for a batch of 16 chips
+    of 128 px through 8 channels). With the model in its own thread, glibc's ``malloc``
+    serves these from an arena of that thread, apart from the caller's arrays, so they do
+    not fragment the caller's heap and memory stays flat (with ``ahead=0`` they share one
+    heap, which over thousands of batches may fragment and keep hundreds of MiB, in some
+    runs and not in others). By default glibc returns the freed pages to the system after
+    every batch (its trim threshold is twice the largest block it has unmapped,
+    ``mallopt(3)``) and the next batch takes fresh ones, which costs time. Setting
+    ``GLIBC_TUNABLES=glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=134217728``
+    in the environment before Python starts (the glibc manual, "Memory Allocation
+    Tunables": blocks under 32 MiB come from the heap, and up to 128 MiB of free memory
+    stays there) lets each batch reuse the last one's pages; PyTorch's
+    ``THP_MEM_ALLOC_ENABLE=1`` (``c10/core/impl/alloc_cpu.cpp``: tensors of 2 MiB or more
+    on transparent huge pages of their own) makes the fresh pages cheaper instead. glibc
+    reads its tunables when the process starts and PyTorch its variable at its first
+    allocation, so both belong in the environment Python starts in (the shell, a kernel's
+    ``env``). ``benchmarks/inference.py --allocator`` measures the three.
 
     Raises:
         TypeError: ``model`` is not a ``torch.nn.Module``; ``dataset`` has no ``rows()`` (not
             a ChipDataset).
-        ValueError: ``batch_size`` < 1, ``num_workers`` < 0 or ``ahead`` < 0.
+        ValueError: ``batch_size`` < 1, ``num_workers`` < 0, ``prefetch`` < 1 or ``ahead`` < 0.
         Whatever the model or the reading raises, in the caller's thread, with its traceback.
     """
     _check_module(model)
@@ -253,10 +264,12 @@ def predict(model, dataset: Any, *, batch_size: int = 16, num_workers: int = 0,
         raise TypeError(f"dataset must be a ChipDataset (with rows()), not {type(dataset).__name__}")
     batch_size = check_int("batch_size", batch_size, 1)
     num_workers = check_int("num_workers", num_workers, 0)
+    prefetch = check_int("prefetch", prefetch, 1)
     ahead = check_int("ahead", ahead, 0)
     rows = dataset.rows()
     model.eval()
-    batches = DataLoader(dataset, batch_size=batch_size, collate_fn=collate, num_workers=num_workers)
+    batches = DataLoader(dataset, batch_size=batch_size, collate_fn=collate, num_workers=num_workers,
+                         prefetch_factor=prefetch if num_workers else None)
 
     def forward(batch: dict) -> np.ndarray:
         with torch.no_grad():  # grad mode is per thread
