@@ -89,8 +89,10 @@ def test_the_written_cog_has_the_items_grid_and_is_valid(tmp_path):
         assert src.crs.to_epsg() == METADATA_EPSG
         assert src.transform == METADATA_TRANSFORM
         assert (src.height, src.width) == shape
-        assert src.overviews(1)  # overviews were built
+        assert src.overviews(1) == [2, 4]  # halving until an overview fits one 128 px block
         np.testing.assert_array_equal(src.read(), truth)
+    with rasterio.open(out["path"], overview_level=0) as half:  # AVERAGE: the mean of each 2 x 2
+        np.testing.assert_allclose(half.read(1), truth[0].reshape(150, 2, 215, 2).mean(axis=(1, 3)), rtol=1e-6)
     assert out["chips"] == len(grid) and out["uncovered"] == 0 and out["buffer_rows"] <= 64
 
 
