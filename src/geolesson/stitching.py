@@ -398,9 +398,9 @@ def write_cog(predictions: Iterable[tuple[Any, Any]], item: ItemLike, path: str 
     writes). The overviews are then built into that file, and GDAL's COG driver copies it
     and compresses every block once (ZSTD with a predictor, ``blocksize`` blocks, on all
     CPUs) into ``path``: a COG's overviews must come before the full-resolution blocks in
-    the file, so it cannot be written in one pass while the rows arrive. The temporary file holds the item's pixels
-    uncompressed (float32: 4 bytes a pixel, 482 MB for 10980 x 10980, and a third more for
-    its overviews) and is deleted at the end.
+    the file, so it cannot be written in one pass while the rows arrive. The temporary file
+    holds the item's pixels uncompressed (float32: 4 bytes a pixel, 482 MB for 10980 x
+    10980, and a third more for its overviews) and is deleted at the end.
 
     Memory is the stitcher's buffer (at most a chip's height x the item's width, float64),
     a few finished strips waiting for the writer, and GDAL's cache (``gdal_cache_mb``),
@@ -560,11 +560,12 @@ def _stored_profile(output: str, channels: int) -> dict:
 def _translate_cog(copy_dataset, src: Path, dst: str | os.PathLike, blocksize: int,
                    resampling: str) -> None:
     """Overviews, then the COG. The overviews go into the uncompressed temporary file first
-    (``build_overviews``, GDAL's GTiff driver, on all CPUs), halving until the smallest is
-    no larger than a block (rio-cogeo's ``get_maximum_overview_level``). GDAL's COG driver
-    (gdal.org/drivers/raster/cog.html) then copies them (``OVERVIEWS=FORCE_USE_EXISTING``)
-    and compresses every block once, losslessly, with ZSTD at level 1 and the predictor
-    that suits its type (horizontal for integers, floating point for float32), on all CPUs.
+    (``build_overviews``, GDAL's GTiff driver, on all CPUs), halving until the shorter side
+    of the smallest is no longer than a block (rio-cogeo's ``get_maximum_overview_level``).
+    GDAL's COG driver (gdal.org/drivers/raster/cog.html) then copies them
+    (``OVERVIEWS=FORCE_USE_EXISTING``) and compresses every block once, losslessly, with
+    ZSTD at level 1 and the predictor that suits its type (horizontal for integers, floating
+    point for float32), on all CPUs.
     For the float32 prediction of the full-size item (``benchmarks/inference.py``, 2 cores)
     that took 1.3 s against 2.4 s when the COG driver built the overviews itself, with the
     same pixels in the first two overview levels; and ZSTD took 2.4 s against 4.0 s for
