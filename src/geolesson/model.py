@@ -257,7 +257,8 @@ def predict(model, dataset: Any, *, batch_size: int = 16, num_workers: int = 0,
         TypeError: ``model`` is not a ``torch.nn.Module``; ``dataset`` has no ``rows()`` (not
             a ChipDataset).
         ValueError: ``batch_size`` < 1, ``num_workers`` < 0, ``prefetch`` < 1 or ``ahead`` < 0.
-        Whatever the model or the reading raises, in the caller's thread, with its traceback.
+        Exception: whatever the model or the reading raises, in the caller's thread, with
+            its traceback.
     """
     _check_module(model)
     if not hasattr(dataset, "rows"):
