@@ -38,10 +38,11 @@ def dispatch(args: argparse.Namespace, cases: dict) -> bool:
     return True
 
 
-def run(script: str | Path, case: str, python: str | Path, /, env: dict | None = None, **kwargs) -> dict:
-    """Case ``case`` of ``script`` in a fresh ``python`` process. ``env``: extra variables
-    (a value None removes one) on top of this environment and GDAL's HTTP options, the same
-    for every case, peers included. RuntimeError with the case's output if it fails."""
+def command(script: str | Path, case: str, python: str | Path, /, env: dict | None = None,
+            **kwargs) -> tuple[list[str], dict]:
+    """The arguments and environment that run case ``case`` of ``script`` in a fresh
+    ``python`` process. ``env``: extra variables (a value None removes one) on top of this
+    environment and GDAL's HTTP options, the same for every case, peers included."""
     from geolesson.gdal import GDAL_HTTP_OPTIONS
 
     full = {**os.environ, **GDAL_HTTP_OPTIONS}
@@ -50,7 +51,13 @@ def run(script: str | Path, case: str, python: str | Path, /, env: dict | None =
             full.pop(key, None)
         else:
             full[key] = value
-    args = [str(python), str(script), "--case", case, "--case-args", json.dumps(kwargs)]
+    return [str(python), str(script), "--case", case, "--case-args", json.dumps(kwargs)], full
+
+
+def run(script: str | Path, case: str, python: str | Path, /, env: dict | None = None, **kwargs) -> dict:
+    """Case ``case`` of ``script`` in a fresh ``python`` process (:func:`command`); the dict
+    it printed. RuntimeError with the case's output if it fails."""
+    args, full = command(script, case, python, env=env, **kwargs)
     done = subprocess.run(args, capture_output=True, text=True, env=full, check=False)
     if done.returncode != 0:
         raise RuntimeError(f"case {case} {kwargs} failed:\n{done.stdout[-2000:]}{done.stderr[-3000:]}")

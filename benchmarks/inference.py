@@ -157,8 +157,9 @@ def case_inference(case: str, chip: int, overlap: int, chip_rows: int | None, wo
             for _ in range(passes):
                 for _ in DataLoader(dataset, batch_size=BATCH, collate_fn=batching.collate,
                                     num_workers=workers):
-                    if ready:
+                    if ready:  # the first batch is read: signal it, once
                         Path(ready).touch()
+                        ready = None
         elif case == "forward":
             forward_passes(net, len(grid), chip)
         elif case == "forward-beside-read":
@@ -205,17 +206,13 @@ class ReadBeside:
                          output=output, passes=2)
 
     def __enter__(self):
-        import json
         import subprocess
 
         self._tmp = tempfile.TemporaryDirectory()
         self._ready = Path(self._tmp.name) / "reading"
-        from geolesson.gdal import GDAL_HTTP_OPTIONS
-
-        self._process = subprocess.Popen(
-            [sys.executable, __file__, "--case", "inference", "--case-args",
-             json.dumps({"case": "read", "ready": str(self._ready), **self.args})],
-            env={**os.environ, **GDAL_HTTP_OPTIONS}, stdout=subprocess.DEVNULL)
+        args, env = cases.command(__file__, "inference", sys.executable, case="read",
+                                  ready=str(self._ready), **self.args)
+        self._process = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL)
         while not self._ready.exists():
             if self._process.poll() is not None:
                 raise RuntimeError(f"the read beside the model ended with {self._process.returncode} "
