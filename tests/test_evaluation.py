@@ -95,3 +95,62 @@ def test_bad_input_is_refused_naming_the_parameter_and_value(call, expected, wor
 def test_seams_at_whole_columns_given_as_floats_are_taken():
     """32.0 is the column 32: a whole number given as a float is not a mistake."""
     assert evaluation.seam_contrast(SMOOTH, [32.0, 64.0]) == evaluation.seam_contrast(SMOOTH, [32, 64])
+
+
+def _grid(col_off, row_off, size):
+    """A chip index by hand: every (row_off, col_off) pair, square chips of ``size``."""
+    import pandas as pd
+
+    return pd.DataFrame([{"col_off": c, "row_off": r, "width": size, "height": size}
+                         for r in row_off for c in col_off])
+
+
+def test_seam_lines_are_chip_starts_and_chip_ends_inside_the_image():
+    # 320 x 224 pixels, chips of 128 with overlap 32 (stride 96); the last row moved back
+    # to end at the edge: rows start at 0 and 96, columns at 0, 96 and 192
+    grid = _grid([0, 96, 192], [0, 96], 128)
+    xs, ys = evaluation.seam_lines(grid, (224, 320))
+    assert xs.tolist() == [96, 128, 192, 224]   # starts 96, 192; ends 128, 224 (320 is the edge)
+    assert ys.tolist() == [96, 128]             # start 96; end 128 (224 is the edge)
+    # a centre crop of 16: each chip keeps its centre, and neighbours meet half-way
+    xs, ys = evaluation.seam_lines(grid, (224, 320), crop=16)
+    assert xs.tolist() == [112, 208] and ys.tolist() == [112]
+    # without overlap starts and ends coincide: the multiples of the chip size
+    xs, ys = evaluation.seam_lines(_grid([0, 128, 256], [0, 128], 128), (256, 384))
+    assert xs.tolist() == [128, 256] and ys.tolist() == [128]
+
+
+def test_seam_lines_are_where_an_averaged_overlapping_map_steps():
+    """Each chip predicts its own constant; the map is their mean where chips overlap (a
+    uniform blend). It steps where a chip enters *and* where one leaves, and nowhere else."""
+    grid = _grid([0, 96, 192], [0, 96], 128)
+    total, hits = np.zeros((224, 320)), np.zeros((224, 320))
+    for i, chip in enumerate(grid.itertuples()):
+        window = np.s_[chip.row_off:chip.row_off + 128, chip.col_off:chip.col_off + 128]
+        total[window] += np.sqrt(i + 2)  # irrational: no two overlaps average alike
+        hits[window] += 1
+    image = total / hits
+    xs, ys = evaluation.seam_lines(grid, image.shape)
+    steps_x = np.flatnonzero((np.abs(np.diff(image, axis=1)) > 1e-9).any(axis=0)) + 1
+    steps_y = np.flatnonzero((np.abs(np.diff(image, axis=0)) > 1e-9).any(axis=1)) + 1
+    assert xs.tolist() == steps_x.tolist() and ys.tolist() == steps_y.tolist()
+
+
+@pytest.mark.parametrize("call, expected, words", [
+    pytest.param(lambda: evaluation.seam_lines(np.zeros((2, 4)), (8, 8)), TypeError,
+                 ["chips", "DataFrame", "ndarray"], id="not-a-frame"),
+    pytest.param(lambda: evaluation.seam_lines(_grid([0], [0], 4).drop(columns="width"), (8, 8)),
+                 ValueError, ["chips", "width"], id="missing-column"),
+    pytest.param(lambda: evaluation.seam_lines(_grid([0, 6], [0], 4), (8, 8)), ValueError,
+                 ["inside the image", "8", "col_off=6", "width=4"], id="chip-outside"),
+    pytest.param(lambda: evaluation.seam_lines(_grid([0], [0], 4), (8,)), ValueError,
+                 ["shape", "(height, width)", "(8,)"], id="shape-1d"),
+    pytest.param(lambda: evaluation.seam_lines(_grid([0], [0], 4), (8, 0)), ValueError,
+                 ["shape[1]", "0"], id="shape-zero"),
+    pytest.param(lambda: evaluation.seam_lines(_grid([0, 4], [0], 4), (8, 8), crop=-1),
+                 ValueError, ["crop", "-1"], id="crop-negative"),
+    pytest.param(lambda: evaluation.seam_lines(_grid([0, 4], [0], 4), (8, 8), crop=2),
+                 ValueError, ["crop=2", "4"], id="crop-too-large"),
+])
+def test_seam_lines_refuse_bad_input(call, expected, words):
+    assert_refused(call, expected, words)

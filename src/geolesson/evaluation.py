@@ -1,5 +1,5 @@
 """Scores of a binary map against the truth: confusion counts, IoU, precision, recall,
-and the seam contrast of a stitched map.
+and the seam contrast of a stitched map along the lines where its chips meet.
 
 Definitions (e.g. Everingham et al., "The PASCAL Visual Object Classes (VOC) Challenge",
 IJCV 88, 2010, section 4.2 for IoU; precision and recall as in any text on binary
@@ -13,7 +13,8 @@ classification): over the pixels that are evaluated,
 A ratio whose denominator is 0 is NaN (undefined), never 0 or 1. Burned areas in hectares:
 :func:`geolesson.indices.burned_area_ha`.
 
-Data flow: a leaf (NumPy only); it reads arrays, not files.
+Data flow: a leaf (NumPy; pandas for a chip index's columns); it reads arrays and chip
+offsets, not files.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from __future__ import annotations
 from typing import Any, NamedTuple
 
 import numpy as np
+
+from geolesson._checks import check_columns, check_int
 
 
 class Confusion(NamedTuple):
@@ -166,3 +169,60 @@ def seam_contrast(image: Any, seams_x: Any, seams_y: Any = ()) -> float:
     if seam.size == 0 or rest.size == 0 or rest.mean() == 0:
         raise ValueError("no finite, non-zero steps to compare (is the image constant or all NaN?)")
     return float(seam.mean() / rest.mean())
+
+
+def seam_lines(chips: Any, shape: Any, crop: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Where the chips of a grid meet: the ``(seams_x, seams_y)`` of :func:`seam_contrast`.
+
+    In an overlapping grid a chip's first column lies inside its left neighbour and the
+    column after its last inside its right one, so chip starts and chip ends both are
+    lines where the map may pass from one chip's prediction to another's. The seams are
+    every ``col_off`` and every ``col_off + width`` (the first column after the chip), and
+    likewise ``row_off`` / ``row_off + height``, inside the image (the image's own edges,
+    0 and its width or height, are not seams). Without overlap starts and ends coincide:
+    the multiples of the chip size. With ``crop`` (the centre crop of
+    :class:`~geolesson.stitching.Stitcher`) each chip contributes only its centre: every
+    interior start moves ``crop`` pixels in, every interior end ``crop`` pixels back.
+
+    Args:
+        chips: a chip index of the image's grid (``pandas.DataFrame`` with ``col_off``,
+            ``row_off``, ``width``, ``height`` in pixels, e.g.
+            :func:`~geolesson.chips.overlap_grid`).
+        shape: ``(height, width)`` of the image in pixels (e.g. ``image.shape``).
+        crop: pixels dropped from each interior side of every chip (>= 0), as given to
+            the stitcher.
+
+    Returns:
+        ``(seams_x, seams_y)``: sorted, unique int64 column and row indices in
+        ``[1, width)`` / ``[1, height)``; a seam at ``x`` lies between ``x - 1`` and ``x``.
+
+    Raises:
+        TypeError: ``chips`` is not a DataFrame.
+        ValueError: a column missing; ``shape`` not two positive whole numbers; a chip
+            that reaches outside the image; ``crop`` not an int >= 0, or one that leaves
+            nothing of a chip.
+    """
+    check_columns("chips", chips, ("col_off", "row_off", "width", "height"))
+    if len(np.shape(shape)) != 1 or len(shape) != 2:
+        raise ValueError(f"shape must be (height, width) of the image, not {shape!r}")
+    height = check_int("shape[0] (height)", shape[0], 1)
+    width = check_int("shape[1] (width)", shape[1], 1)
+    crop = check_int("crop", crop, 0)
+    lines = []
+    for off, size, n, axis in (("col_off", "width", width, "x"),
+                               ("row_off", "height", height, "y")):
+        start = np.asarray(chips[off], dtype=np.int64)
+        end = start + np.asarray(chips[size], dtype=np.int64)
+        outside = (start < 0) | (end > n) | (end <= start)
+        if outside.any():
+            i = int(np.flatnonzero(outside)[0])
+            raise ValueError(f"chips must lie inside the image ({n} pixels along {axis}): "
+                             f"the chip at row {i} has {off}={start[i]}, {size}="
+                             f"{end[i] - start[i]}")
+        if np.any(end - start <= 2 * crop):
+            raise ValueError(f"crop={crop} leaves nothing of a chip of {size} "
+                             f"{int((end - start).min())} pixels; allowed: crop < half of it")
+        inner_start, inner_end = start[start > 0] + crop, end[end < n] - crop
+        s = np.union1d(inner_start, inner_end)
+        lines.append(s[(s > 0) & (s < n)])
+    return lines[0], lines[1]
