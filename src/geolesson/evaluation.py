@@ -200,7 +200,7 @@ def seam_lines(chips: Any, shape: Any, crop: int = 0) -> tuple[np.ndarray, np.nd
         TypeError: ``chips`` is not a DataFrame.
         ValueError: a column missing; ``shape`` not two positive whole numbers; a chip
             that reaches outside the image; ``crop`` not an int >= 0, or one that leaves
-            nothing of a chip.
+            nothing of a chip; an offset or size that is not a whole number of pixels.
     """
     check_columns("chips", chips, ("col_off", "row_off", "width", "height"))
     if len(np.shape(shape)) != 1 or len(shape) != 2:
@@ -211,13 +211,13 @@ def seam_lines(chips: Any, shape: Any, crop: int = 0) -> tuple[np.ndarray, np.nd
     lines = []
     for off, size, n, axis in (("col_off", "width", width, "x"),
                                ("row_off", "height", height, "y")):
-        start = np.asarray(chips[off], dtype=np.int64)
-        end = start + np.asarray(chips[size], dtype=np.int64)
+        start = _pixels(chips, off)
+        end = start + _pixels(chips, size)
         outside = (start < 0) | (end > n) | (end <= start)
         if outside.any():
             i = int(np.flatnonzero(outside)[0])
             raise ValueError(f"chips must lie inside the image ({n} pixels along {axis}): "
-                             f"the chip at row {i} has {off}={start[i]}, {size}="
+                             f"the chip in row {i} of chips has {off}={start[i]}, {size}="
                              f"{end[i] - start[i]}")
         if np.any(end - start <= 2 * crop):
             raise ValueError(f"crop={crop} leaves nothing of a chip of {size} "
@@ -226,3 +226,18 @@ def seam_lines(chips: Any, shape: Any, crop: int = 0) -> tuple[np.ndarray, np.nd
         s = np.union1d(inner_start, inner_end)
         lines.append(s[(s > 0) & (s < n)])
     return lines[0], lines[1]
+
+
+def _pixels(chips: Any, column: str) -> np.ndarray:
+    """A chip index's column of pixel offsets or sizes as int64, refusing fractions (a
+    chip starts on a pixel edge: 96.5 is not rounded to 96)."""
+    a = np.asarray(chips[column])
+    if a.dtype.kind == "f":
+        odd = a[~np.isfinite(a) | (a != np.round(a))]
+        if odd.size:
+            raise ValueError(f"chips[{column!r}] must hold whole numbers of pixels; "
+                             f"{odd[0].item()!r} is not one")
+    elif a.dtype.kind not in "iu":
+        raise ValueError(f"chips[{column!r}] must hold whole numbers of pixels, not dtype "
+                         f"{a.dtype}")
+    return a.astype(np.int64)
