@@ -266,13 +266,14 @@ class Stitcher:
 
     def _flush_strip(self, n: int) -> None:
         self._grow(n)
-        weight = self._weight[:n]
-        covered = weight > 0
-        values = np.full((self.channels, n, self.width), np.nan, dtype=np.float32)
-        # float64 quotient rounded to float32 once, as (sum / weight).astype(float32) would
-        np.divide(self._sum[:, :n], weight, out=values, where=covered)
-        self.uncovered += n * self.width - int(np.count_nonzero(covered))
         hits = self._hits[:n].copy()
+        values = np.empty((self.channels, n, self.width), dtype=np.float32)
+        # the float64 quotient rounded to float32 once, as (sum / weight).astype(float32)
+        # would; a pixel no chip covered has sum 0 and weight 0 (a blending weight is never
+        # 0), and 0 / 0 is NaN
+        with np.errstate(invalid="ignore"):
+            np.divide(self._sum[:, :n], self._weight[:n], out=values)
+        self.uncovered += hits.size - int(np.count_nonzero(hits))
         if self._sink is not None:
             self._sink(self._top, values, hits)
         else:
