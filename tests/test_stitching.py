@@ -74,6 +74,45 @@ def test_blending_averages_disagreeing_chips_with_the_window():
     np.testing.assert_allclose(out[16:32], (np.arange(16) + 1) / 17, rtol=1e-6)
 
 
+
+@pytest.mark.parametrize("crop", [0, 8])
+def test_uniform_blend_is_the_plain_mean_of_the_chips_that_cover_a_pixel(crop):
+    """Chips that disagree: each pixel is the float64 mean of its chips' (cropped) values."""
+    shape = (150, 200)
+    item = metadata_item(shape)
+    grid = stitching.overlap_grid(item, chip_size=64, overlap=32)
+    rng = np.random.default_rng(1)
+    total, count = np.zeros(shape), np.zeros(shape)
+    st = stitching.Stitcher(item, blend="uniform", crop=crop)
+    for row in grid.to_dict("records"):
+        r0, c0 = row["row_off"], row["col_off"]
+        pred = rng.random((64, 64), dtype=np.float32)
+        st.add(row, pred)
+        top, left = (0 if r0 == 0 else crop), (0 if c0 == 0 else crop)
+        bottom = 64 - (0 if r0 + 64 == shape[0] else crop)
+        right = 64 - (0 if c0 + 64 == shape[1] else crop)
+        total[r0 + top:r0 + bottom, c0 + left:c0 + right] += pred[top:bottom, left:right]
+        count[r0 + top:r0 + bottom, c0 + left:c0 + right] += 1
+    np.testing.assert_array_equal(st.result().values[0], (total / count).astype(np.float32))
+    np.testing.assert_array_equal(st.hits().values, count)
+
+
+def test_a_refused_chip_leaves_the_stitcher_as_it_was():
+    shape = (128, 96)
+    item = metadata_item(shape)
+    grid = stitching.overlap_grid(item, chip_size=64, overlap=32)
+    truth = scene(shape)
+    st = stitching.Stitcher(item)  # the ramp comes from each row's overlap
+    chips = list(identity(grid, truth))
+    late = chips[-1][0]
+    for row, pred in chips[:2]:
+        st.add(row, pred)
+    with pytest.raises(ValueError, match="overlap"):  # a row far down, without its overlap
+        st.add({k: v for k, v in late.items() if k != "overlap"}, chips[-1][1])
+    for row, pred in chips[2:]:  # the rows it would have flushed are still open
+        st.add(row, pred)
+    np.testing.assert_array_equal(st.result().values, truth)
+
 def test_the_written_cog_has_the_items_grid_and_is_valid(tmp_path):
     shape = (300, 430)
     item = metadata_item(shape)

@@ -154,11 +154,13 @@ class Stitcher:
         self._sink = sink
         self._top = 0          # first row not yet handed on
         self._last_row_off = 0
-        # the buffer: rows [top, top + used) of the item, in arrays of `capacity` rows
+        # the buffer: rows [top, top + used) of the item, in arrays of `capacity` rows (the
+        # second-last axis): the weighted sums, the hit counts and, for the linear window,
+        # the sums of the weights (the uniform window's weights are 1: its sums are the hits)
         self._used = 0
         self._sum = np.zeros((self.channels, 0, self.width))
-        self._weight = np.zeros((0, self.width))
         self._hits = np.zeros((0, self.width), dtype=np.uint16)
+        self._weight = np.zeros((0, self.width)) if blend == "linear" else None
         self._full = None if sink is not None else np.full(
             (self.channels, self.height, self.width), np.nan, dtype=np.float32)
         self._full_hits = None if sink is not None else np.zeros((self.height, self.width),
@@ -219,8 +221,6 @@ class Stitcher:
         if top + bottom >= h or left + right >= w:
             raise ValueError(f"crop={self.crop} leaves nothing of a {h} x {w} chip; allowed: "
                              f"crop < {min(h, w) // 2}")
-        self._last_row_off = r0
-        self._flush(r0)  # rows above this chip are finished
         ramp = self.ramp
         if ramp is None and self.blend == "linear":
             ramp = row_get(row, "overlap")
@@ -230,14 +230,19 @@ class Stitcher:
                                  f"{row_get(row, 'chip_id')!r} has none; pass "
                                  "ramp= (pixels, e.g. the grid's overlap) or blend='uniform'")
             ramp = int(ramp)
-        weights = _cached_weights(h, w, ramp if self.blend == "linear" else 0)
+        weights = None if self._weight is None else \
+            _cached_weights(h, w, ramp)[top:h - bottom, left:w - right]
+        self._last_row_off = r0
+        self._flush(r0)  # rows above this chip are finished
         p = p[:, top:h - bottom, left:w - right]
-        weights = weights[top:h - bottom, left:w - right]
         y0, y1 = r0 + top - self._top, r0 + h - bottom - self._top
         x0, x1 = c0 + left, c0 + w - right
         self._grow(y1)
-        self._sum[:, y0:y1, x0:x1] += weights * p
-        self._weight[y0:y1, x0:x1] += weights
+        if weights is None:  # the uniform window: every weight is 1
+            self._sum[:, y0:y1, x0:x1] += p
+        else:
+            self._sum[:, y0:y1, x0:x1] += weights * p
+            self._weight[y0:y1, x0:x1] += weights
         self._hits[y0:y1, x0:x1] += 1
         self.chips += 1
 
@@ -245,17 +250,20 @@ class Stitcher:
         """Hold at least ``rows`` rows; the arrays are reallocated only when they are full."""
         if rows <= self._used:
             return
-        if rows > self._weight.shape[0]:
-            capacity = max(rows, 2 * self._weight.shape[0])
-            used = self._used
-            grown_sum = np.zeros((self.channels, capacity, self.width))
-            grown_weight = np.zeros((capacity, self.width))
-            grown_hits = np.zeros((capacity, self.width), dtype=np.uint16)
-            grown_sum[:, :used], grown_weight[:used] = self._sum[:, :used], self._weight[:used]
-            grown_hits[:used] = self._hits[:used]
-            self._sum, self._weight, self._hits = grown_sum, grown_weight, grown_hits
+        if rows > self._hits.shape[0]:
+            capacity = max(rows, 2 * self._hits.shape[0])
+            grown = []
+            for old in self._buffers():
+                new = np.zeros((*old.shape[:-2], capacity, self.width), dtype=old.dtype)
+                new[..., :self._used, :] = old[..., :self._used, :]
+                grown.append(new)
+            self._sum, self._hits, *weight = grown
+            self._weight = weight[0] if weight else None
         self._used = rows
         self.buffer_rows = max(self.buffer_rows, rows)
+
+    def _buffers(self) -> list[np.ndarray]:
+        return [self._sum, self._hits] + ([] if self._weight is None else [self._weight])
 
     def _flush(self, until: int) -> None:
         """Hand on the rows [top, until): no later chip (row order) reaches them; in strips
@@ -268,11 +276,12 @@ class Stitcher:
         self._grow(n)
         hits = self._hits[:n].copy()
         values = np.empty((self.channels, n, self.width), dtype=np.float32)
+        weight = self._hits[:n] if self._weight is None else self._weight[:n]
         # the float64 quotient rounded to float32 once, as (sum / weight).astype(float32)
         # would; a pixel no chip covered has sum 0 and weight 0 (a blending weight is never
         # 0), and 0 / 0 is NaN
         with np.errstate(invalid="ignore"):
-            np.divide(self._sum[:, :n], self._weight[:n], out=values)
+            np.divide(self._sum[:, :n], weight, out=values)
         self.uncovered += hits.size - int(np.count_nonzero(hits))
         if self._sink is not None:
             self._sink(self._top, values, hits)
@@ -281,12 +290,9 @@ class Stitcher:
             self._full_hits[self._top:self._top + n] = hits
         # move the rows still open to the top of the buffer and clear the rest
         left = self._used - n
-        self._sum[:, :left] = self._sum[:, n:self._used]
-        self._weight[:left] = self._weight[n:self._used]
-        self._hits[:left] = self._hits[n:self._used]
-        self._sum[:, left:self._used] = 0
-        self._weight[left:self._used] = 0
-        self._hits[left:self._used] = 0
+        for buffer in self._buffers():
+            buffer[..., :left, :] = buffer[..., n:self._used, :]
+            buffer[..., left:self._used, :] = 0
         self._used = left
         self._top += n
 
