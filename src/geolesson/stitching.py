@@ -98,8 +98,8 @@ class Stitcher:
     the model saw context on all sides; at the scene's edge nothing is cropped, so the edge
     stays covered). Sums and weights are float64; a finished pixel is
     ``sum(w * p) / sum(w)``, cast to float32 (a weighted mean of equal float32 values gives
-    that value back exactly). Pixels no chip covered are NaN and are counted in
-    ``uncovered``, never filled.
+    that value back exactly; the uniform window's ``sum(w)`` is the pixel's hit count).
+    Pixels no chip covered are NaN and are counted in ``uncovered``, never filled.
 
     Only the rows a later chip can still reach are kept (``buffer_rows`` rows x width,
     at most the chip height): memory does not grow with the scene's height. Finished rows go
