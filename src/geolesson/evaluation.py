@@ -103,6 +103,11 @@ def confusion(predicted: Any, truth: Any, valid: Any = None) -> Confusion:
     return Confusion(tp, fp, fn, int(p.size) - tp - fp - fn)
 
 
+def _not_whole(a: np.ndarray) -> np.ndarray:
+    """The values of a numeric array that are not whole numbers (NaN and infinity included)."""
+    return a[~np.isfinite(a) | (a != np.round(a))] if a.dtype.kind == "f" else a[:0]
+
+
 def _seams(name: str, value: Any) -> np.ndarray:
     """Seam positions as int64, refusing anything that is not a flat list of whole numbers."""
     if value is None or isinstance(value, (str, bytes)) or not hasattr(value, "__len__"):
@@ -116,7 +121,7 @@ def _seams(name: str, value: Any) -> np.ndarray:
         raise TypeError(f"{name} must hold whole numbers, not {value!r}")
     if s.ndim != 1:
         raise ValueError(f"{name} must be a flat (1-D) list of indices, not shape {s.shape}: {value!r}")
-    odd = s[~np.isfinite(s) | (s != np.round(s))] if s.dtype.kind == "f" else s[:0]
+    odd = _not_whole(s)
     if odd.size:
         raise ValueError(f"{name} must hold whole column/row indices (a seam lies between two pixels); "
                          f"{odd[0].item()!r} in {value!r} is not one")
@@ -233,7 +238,7 @@ def _pixels(chips: Any, column: str) -> np.ndarray:
     chip starts on a pixel edge: 96.5 is not rounded to 96)."""
     a = np.asarray(chips[column])
     if a.dtype.kind == "f":
-        odd = a[~np.isfinite(a) | (a != np.round(a))]
+        odd = _not_whole(a)
         if odd.size:
             raise ValueError(f"chips[{column!r}] must hold whole numbers of pixels; "
                              f"{odd[0].item()!r} is not one")
