@@ -276,7 +276,7 @@ class Stitcher:
         self._grow(n)
         hits = self._hits[:n].copy()
         values = np.empty((self.channels, n, self.width), dtype=np.float32)
-        weight = self._hits[:n] if self._weight is None else self._weight[:n]
+        weight = hits if self._weight is None else self._weight[:n]
         # the float64 quotient rounded to float32 once, as (sum / weight).astype(float32)
         # would; a pixel no chip covered has sum 0 and weight 0 (a blending weight is never
         # 0), and 0 / 0 is NaN
