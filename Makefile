@@ -52,9 +52,10 @@ lab: install mirror
 # the rendered-site tests drive the system Chromium; only `make test` needs it
 test: WITH_BROWSER := 1
 # two workers: the book's build and browser tests in one, every other test in the other on a
-# private copy of the mirror (tests/conftest.py)
+# private copy of the mirror (tests/conftest.py); the 30 slowest tests are listed at the end,
+# so that a slow run shows which worker's tests took the time
 test: install mirror vendor
-	$(BIN)/python -m pytest -n 2 --dist loadgroup
+	$(BIN)/python -m pytest -n 2 --dist loadgroup --durations=30
 
 mirror: install
 	$(call step,2/4 mirror: the offline mirror's data (simulated once, a few minutes; skipped when up to date))
