@@ -333,7 +333,8 @@ def compare_peers(args, env: dict) -> None:
     """Ours (uniform blend, the peers' kind of averaging) against each peer on the same
     scene, model and chips, every process with the variables ``env``: medians of fresh
     processes, then the outputs' agreement."""
-    with tempfile.TemporaryDirectory(dir=Path(__file__).parent) as tmp:
+    # beside the benchmark (the outputs are 0.5 GB each); git-ignored, should a killed run leave it
+    with tempfile.TemporaryDirectory(prefix=".peers-", dir=Path(__file__).parent) as tmp:
         tmp = Path(tmp)
         vrt, model = peer_inputs(tmp, args.chip, args.overlap, args.chip_rows)
         rows = {}
