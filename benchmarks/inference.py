@@ -19,7 +19,9 @@ Cases, each run in a fresh process (cold GDAL cache, own peak RSS), medians prin
     end2end   model.predict (reading in --workers workers) -> Stitcher -> write_cog
               (a writer thread, then GDAL's COG driver), with the time of each stage:
               read wait (the model's thread between its forward passes: waiting for a
-              batch of chips, mostly), forward (the model's thread), stitch wait (the
+              batch of chips, mostly), forward (the model's thread), forward cpu (that
+              thread's CPU time in its forward passes: below forward when it waited for a
+              core, the model's own cost on this machine), stitch wait (the
               stitcher waiting for predictions), stitch (blend and accumulate), write (the
               writer thread's busy time), write wait (the stitcher waiting for the writer)
               and cog (overviews and compression). The model's, the stitcher's and the
@@ -109,23 +111,27 @@ class InferenceCase:
 
 class ForwardTimer:
     """Times a model's forward passes with forward hooks, so the model stays the
-    ``torch.nn.Module`` that ``model.predict`` takes: ``seconds`` inside them, ``between``
-    from the end of one to the start of the next (in ``model.predict``'s thread: waiting for
-    the next batch, the sigmoid, handing the probabilities on)."""
+    ``torch.nn.Module`` that ``model.predict`` takes: ``seconds`` inside them, ``cpu`` the
+    CPU time of the model's thread inside them (its one torch thread: what the passes cost,
+    apart from waiting for a core), ``between`` from the end of one to the start of the next
+    (in ``model.predict``'s thread: waiting for the next batch, the sigmoid, handing the
+    probabilities on)."""
 
     def __init__(self, net):
-        self.seconds, self.between, self._t0, self._t1 = 0.0, 0.0, 0.0, None
+        self.seconds, self.cpu, self.between, self._t0, self._t1 = 0.0, 0.0, 0.0, 0.0, None
+        self._c0 = 0.0
         net.register_forward_pre_hook(self._start)
         net.register_forward_hook(self._stop)
 
     def _start(self, module, inputs):
-        self._t0 = time.perf_counter()
+        self._t0, self._c0 = time.perf_counter(), time.thread_time()
         if self._t1 is not None:
             self.between += self._t0 - self._t1
 
     def _stop(self, module, inputs, output):
         self._t1 = time.perf_counter()
         self.seconds += self._t1 - self._t0
+        self.cpu += time.thread_time() - self._c0
 
 
 def case_inference(case: str, chip: int, overlap: int, chip_rows: int | None, workers: int,
@@ -176,7 +182,8 @@ def case_inference(case: str, chip: int, overlap: int, chip_rows: int | None, wo
                     item, Path(keep or tmp) / "prediction.tif", ramp=overlap, output=output,
                     blend=blend)
             seconds = done["seconds"]
-            stages = {"read_wait": timer.between, "forward": timer.seconds, "stitch_wait": seconds["wait"],
+            stages = {"read_wait": timer.between, "forward": timer.seconds, "forward_cpu": timer.cpu,
+                      "stitch_wait": seconds["wait"],
                       **{k: seconds[k] for k in ("stitch", "write", "write_wait", "cog")}}
         seconds = time.perf_counter() - t0 if elapsed is None else elapsed
     return {"case": case, "chips": len(grid), "seconds": seconds,
@@ -406,7 +413,7 @@ def main() -> None:
              for stage in ("read", "forward", "forward-beside-read", "end2end")]
     timed.append(InferenceCase("end2end-quarter", "end2end", max(1, (args.chip_rows or chip_rows_of_item(args)) // 4)))
     results = {}
-    stage_keys = ("read_wait", "forward", "stitch_wait", "stitch", "write", "write_wait", "cog")
+    stage_keys = ("read_wait", "forward", "forward_cpu", "stitch_wait", "stitch", "write", "write_wait", "cog")
     for c in timed:
         runs = [cases.run(__file__, "inference", sys.executable, env=env, case=c.stage, chip=args.chip,
                           overlap=args.overlap, chip_rows=c.chip_rows, workers=args.workers,
