@@ -251,7 +251,13 @@ def predict(model, dataset: Any, *, batch_size: int = 16, num_workers: int = 0,
     on transparent huge pages of their own) makes the fresh pages cheaper instead. glibc
     reads its tunables when the process starts and PyTorch its variable at its first
     allocation, so both belong in the environment Python starts in (the shell, a kernel's
-    ``env``). ``benchmarks/inference.py --allocator`` measures the three.
+    ``env``). ``benchmarks/inference.py --allocator`` measures the three. In a process
+    already running (a notebook's kernel), glibc's ``mallopt(3)`` sets the same two
+    parameters (``M_MMAP_THRESHOLD`` is -3 and ``M_TRIM_THRESHOLD`` -1 in ``<malloc.h>``):
+    ``libc = ctypes.CDLL("libc.so.6")``, then ``libc.mallopt(-3, 33554432)`` and
+    ``libc.mallopt(-1, 134217728)`` (each returns 1 when glibc took it), before the first
+    batch. It lasts as long as the process: glibc's thresholds no longer adapt to the
+    blocks it frees, and up to 128 MiB of freed memory per arena stays with the process.
 
     Raises:
         TypeError: ``model`` is not a ``torch.nn.Module``; ``dataset`` has no ``rows()`` (not
