@@ -3,13 +3,14 @@ built book, and a Sentinel-2-like scene made in code (:mod:`tests.fixtures` make
 
 The mirror's own tests (``tests/mirror/``: simulation, builds, servers, faults) and every
 test that uses the running mirror or its built data (the ``mirror``, ``client``,
-``local_items``, ``local_s1_items`` or ``built_book`` fixtures) are marked ``mirror`` here, so
-``pytest -m "not mirror"`` runs the teaching helpers' unit tests alone.
+``local_items``, ``local_s1_items``, ``book_build`` or ``built_book`` fixtures) are marked
+``mirror`` here, so ``pytest -m "not mirror"`` runs the teaching helpers' unit tests alone.
 
 ``make test`` runs two pytest-xdist workers (``-n 2 --dist loadgroup``) side by side: the
-book's tests (those that use ``built_book``: the build, the rendered site, the JupyterLab
-run) in one, against the mirror of ``data/mirror``; every other test in the other, on a
-private copy of the mirror's data with its own PostgreSQL, ports and request counters. The
+book's tests (those that use ``book_build``, directly or through ``built_book``: the build,
+the rendered site, the JupyterLab run) in one, against the mirror of ``data/mirror``; every
+other test in the other, on a private copy of the mirror's data with its own PostgreSQL,
+ports and request counters. The
 fault tests kill and restart their mirror, and chapter 2 counts the requests its mirror
 serves: neither may reach the other worker's mirror.
 """
@@ -30,7 +31,7 @@ import pytest
 from tests.fixtures import ROOT, s2_scene
 
 #: fixtures that need the mirror's built data or the running mirror
-MIRROR_FIXTURES = {"mirror", "client", "local_items", "local_s1_items", "built_book"}
+MIRROR_FIXTURES = {"mirror", "client", "local_items", "local_s1_items", "book_build", "built_book"}
 
 
 MIRROR_TESTS = Path(__file__).parent / "mirror"
@@ -41,7 +42,11 @@ BOOK_GROUP, OTHER_GROUP = "book", "rest"
 
 
 def xdist_group(item) -> str:
-    return BOOK_GROUP if "built_book" in getattr(item, "fixturenames", ()) else OTHER_GROUP
+    # fixturenames holds every fixture a test needs, directly or through another: a test of
+    # the build (book_build) or of its pages (built_book, which uses book_build) runs where
+    # the book is built. Anywhere else it would build the book a second time, at once, into
+    # the same _build/html the book's tests are reading
+    return BOOK_GROUP if "book_build" in getattr(item, "fixturenames", ()) else OTHER_GROUP
 
 
 def pytest_itemcollected(item):
@@ -147,6 +152,9 @@ def book_build(mirror) -> BookBuild:
     get a TMPDIR of their own, removed after the build, as `make book` gives them, so that
     what they leave (a failed chapter's working folder, Dask's scratch space) does not pile
     up in /tmp build after build."""
+    if _worker["group"] == OTHER_GROUP:  # xdist_group sent a test of the build to the wrong worker
+        pytest.fail("the book would be built a second time, by the worker of the other tests, into the "
+                    "_build/html the book's tests read: group tests that use book_build with them (xdist_group)")
     jb = Path(sys.executable).parent / "jupyter-book"
     with tempfile.TemporaryDirectory(prefix="geolesson-book-") as tmp:
         r = subprocess.run([str(jb), "build", ".", "--all", "-W", "-n", "--keep-going"], cwd=ROOT,
