@@ -21,7 +21,7 @@ Cases, each run in a fresh process (cold GDAL cache, own peak RSS), medians prin
               read wait (the model's thread between its forward passes: waiting for a
               batch of chips, mostly), forward (the model's thread), forward cpu (that
               thread's CPU time in its forward passes: below forward when it waited for a
-              core, the model's own cost on this machine), stitch wait (the
+              core; the model's own cost with --threads 1, part of it with more), stitch wait (the
               stitcher waiting for predictions), stitch (blend and accumulate), write (the
               writer thread's busy time), write wait (the stitcher waiting for the writer)
               and cog (overviews and compression). The model's, the stitcher's and the
@@ -112,8 +112,9 @@ class InferenceCase:
 class ForwardTimer:
     """Times a model's forward passes with forward hooks, so the model stays the
     ``torch.nn.Module`` that ``model.predict`` takes: ``seconds`` inside them, ``cpu`` the
-    CPU time of the model's thread inside them (its one torch thread: what the passes cost,
-    apart from waiting for a core), ``between`` from the end of one to the start of the next
+    CPU time inside them of the thread that calls the model (with one torch thread,
+    end2end's default ``--threads 1``, what the passes cost apart from waiting for a core;
+    with more, the other threads' share is not counted), ``between`` from the end of one to the start of the next
     (in ``model.predict``'s thread: waiting for the next batch, the sigmoid, handing the
     probabilities on)."""
 
