@@ -3,16 +3,16 @@ built book, and a Sentinel-2-like scene made in code (:mod:`tests.fixtures` make
 
 The mirror's own tests (``tests/mirror/``: simulation, builds, servers, faults) and every
 test that uses the running mirror or its built data (the ``mirror``, ``client``,
-``local_items``, ``local_s1_items``, ``book_build`` or ``built_book`` fixtures) are marked
-``mirror`` here, so ``pytest -m "not mirror"`` runs the teaching helpers' unit tests alone.
+``local_items``, ``local_s1_items`` or ``built_book`` fixtures, or any fixture that uses one
+of them, such as ``book_build``) are marked ``mirror`` here, so ``pytest -m "not mirror"``
+runs the teaching helpers' unit tests alone.
 
 ``make test`` runs two pytest-xdist workers (``-n 2 --dist loadgroup``) side by side: the
 book's tests (those that use ``book_build``, directly or through ``built_book``: the build,
 the rendered site, the JupyterLab run) in one, against the mirror of ``data/mirror``; every
 other test in the other, on a private copy of the mirror's data with its own PostgreSQL,
-ports and request counters. The
-fault tests kill and restart their mirror, and chapter 2 counts the requests its mirror
-serves: neither may reach the other worker's mirror.
+ports and request counters. The fault tests kill and restart their mirror, and chapter 2
+counts the requests its mirror serves: neither may reach the other worker's mirror.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ import pytest
 from tests.fixtures import ROOT, s2_scene
 
 #: fixtures that need the mirror's built data or the running mirror
-MIRROR_FIXTURES = {"mirror", "client", "local_items", "local_s1_items", "book_build", "built_book"}
+MIRROR_FIXTURES = {"mirror", "client", "local_items", "local_s1_items", "built_book"}
 
 
 MIRROR_TESTS = Path(__file__).parent / "mirror"
