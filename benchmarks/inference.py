@@ -26,6 +26,15 @@ Cases, each run in a fresh process (cold GDAL cache, own peak RSS), medians prin
               writer thread's busy time), write wait (the stitcher waiting for the writer)
               and cog (overviews and compression). The model's, the stitcher's and the
               writer's threads overlap: the stages do not add up to the whole
+    stitch    write_cog alone (Stitcher, writer thread, COG conversion) over the same chips,
+              each given the same constant probability: no reading, no model. A constant
+              compresses best, so this is the least the stage can cost
+Each run takes every case once, in the order above, before the next run starts: the host's
+speed drifts over minutes (the same end2end took 14.3 s and 17.5 s ten minutes apart), and
+the medians of cases measured side by side divide into ratios that drift less. From the
+CPU time of the stages measured alone (read, the model beside a read at end2end's --threads,
+stitch) the summary bounds end2end from below on this machine's cores: however well they
+overlap, the stages cannot take less than their CPU time shared out over the cores.
 The model is chapter 7's BurnNet (3 convolutions, width 8) with seeded random weights: the
 speed does not depend on what it learned. --chip-rows limits the grid to its first N chip
 rows (a band of the scene as wide as the item) for a quicker run; the stitcher's memory
@@ -104,7 +113,7 @@ class InferenceCase:
 
     #: the name it is reported under (``end2end-quarter`` runs ``end2end`` on 1/4 of the rows)
     name: str
-    #: ``read``, ``forward`` or ``end2end``
+    #: ``read``, ``forward``, ``forward-beside-read``, ``end2end`` or ``stitch``
     stage: str
     chip_rows: int | None
 
@@ -169,6 +178,8 @@ def case_inference(case: str, chip: int, overlap: int, chip_rows: int | None, wo
                         ready = None
         elif case == "forward":
             forward_passes(net, len(grid), chip)
+        elif case == "stitch":
+            write_constant(dataset, item, output, overlap, blend)
         elif case == "forward-beside-read":
             with ReadBeside(chip, overlap, workers, output) as beside:
                 t0 = time.perf_counter()  # from the read's first batch on
@@ -192,6 +203,24 @@ def case_inference(case: str, chip: int, overlap: int, chip_rows: int | None, wo
             "peak_pss_mib": peak.peak_pss / 2**20, "peak_parent_mib": peak.peak_parent / 2**20,
             "peak_workers_mib": peak.peak_children / 2**20, "cpu_process": cpu.process,
             "cpu_workers": cpu.children, "cpu_mirror": cpu.others, "cpu_total": cpu.total, **stages}
+
+
+def write_constant(dataset, item, output: str, overlap: int, blend: str) -> None:
+    """``write_cog`` over the dataset's chips, each predicted as the constant 0.5."""
+    import numpy as np
+
+    from geolesson import stitching
+
+    constant = {}  # one array per chip shape
+
+    def predictions():
+        for row in dataset.rows():
+            shape = (1, row["height"], row["width"])
+            yield row, constant.setdefault(shape, np.full(shape, 0.5, dtype=np.float32))
+
+    with tempfile.TemporaryDirectory() as tmp:
+        stitching.write_cog(predictions(), item,
+                            Path(tmp) / "prediction.tif", ramp=overlap, output=output, blend=blend)
 
 
 def forward_passes(net, chips: int, chip: int) -> None:
@@ -413,16 +442,20 @@ def main() -> None:
     timed = [InferenceCase(stage, stage, args.chip_rows)
              for stage in ("read", "forward", "forward-beside-read", "end2end")]
     timed.append(InferenceCase("end2end-quarter", "end2end", max(1, (args.chip_rows or chip_rows_of_item(args)) // 4)))
+    timed.append(InferenceCase("stitch", "stitch", args.chip_rows))
     results = {}
     stage_keys = ("read_wait", "forward", "forward_cpu", "stitch_wait", "stitch", "write", "write_wait", "cog")
+    runs = {c.name: [] for c in timed}
+    for _ in range(args.runs):  # every case once per round: the host's drift spreads over all
+        for c in timed:
+            runs[c.name].append(cases.run(
+                __file__, "inference", sys.executable, env=env, case=c.stage, chip=args.chip,
+                overlap=args.overlap, chip_rows=c.chip_rows, workers=args.workers, output=args.output,
+                threads=2 if c.stage in ("read", "forward") else args.threads))
     for c in timed:
-        runs = [cases.run(__file__, "inference", sys.executable, env=env, case=c.stage, chip=args.chip,
-                          overlap=args.overlap, chip_rows=c.chip_rows, workers=args.workers,
-                          output=args.output, threads=2 if c.stage in ("read", "forward") else args.threads)
-                for _ in range(args.runs)]
         keys = ("chips", "seconds", "chips_per_s", *MEMORY_KEYS, *CPU_KEYS,
                 *(stage_keys if c.stage == "end2end" else ()))
-        results[c.name] = {k: statistics.median(r[k] for r in runs) for k in keys}
+        results[c.name] = {k: statistics.median(r[k] for r in runs[c.name]) for k in keys}
         r = results[c.name]
         if c.stage == "forward-beside-read":  # its memory and CPU include the read's process
             print(f"{c.name:19s} {r['chips']:6.0f} chips  {r['seconds']:7.1f} s  {r['chips_per_s']:7.1f} chips/s  "
@@ -447,6 +480,12 @@ def main() -> None:
     print(f"end2end's serial path: the model beside a read {beside:.1f} s, then the COG conversion "
           f"{e2e['cog']:.1f} s = {serial:.1f} s at least, {e2e['chips'] / serial / slowest:.2f} x "
           "min(read, forward) at best on this machine")
+    alone = {"read": read["cpu_total"], "the model beside a read": results["forward-beside-read"]["cpu_process"],
+             "stitch": results["stitch"]["cpu_total"]}
+    least = sum(alone.values()) / cores
+    print("the stages alone: " + " + ".join(f"{k} {v:.1f}" for k, v in alone.items())
+          + f" = {sum(alone.values()):.1f} CPU-s: on {cores} cores end2end takes at least {least:.1f} s, "
+          f"{e2e['chips'] / least / slowest:.2f} x min(read, forward) at best, however the stages overlap")
     print(f"end2end / min(read, forward) rate: {e2e['chips_per_s'] / slowest:.2f} (target >= 0.8); "
           f"end2end peak RSS {e2e['peak_rss_mib'] / 1024:.2f} GiB, PSS {e2e['peak_pss_mib'] / 1024:.2f} GiB "
           f"(target <= 1), against a quarter of the rows: RSS {e2e['peak_rss_mib'] / quarter['peak_rss_mib']:.2f}x, "
