@@ -374,23 +374,21 @@ def compare_peers(args, env: dict) -> None:
     with tempfile.TemporaryDirectory(prefix=".peers-", dir=Path(__file__).parent) as tmp:
         tmp = Path(tmp)
         vrt, model = peer_inputs(tmp, args.chip, args.overlap, args.chip_rows)
-        rows = {}
         ours_dir = tmp / "ours"
         ours_dir.mkdir()
-        runs = [cases.run(__file__, "inference", sys.executable, env=env, case="end2end", chip=args.chip,
-                          overlap=args.overlap, chip_rows=args.chip_rows, workers=args.workers,
-                          output="float32", blend="uniform", keep=str(ours_dir), threads=args.threads)
-                for _ in range(args.runs)]
-        rows["geolesson (uniform)"] = runs
-        outputs = {}
-        for name, venv in PEERS.items():
-            python = venv.existing("run benchmarks/inference.py --setup")
-            out = tmp / name
-            runs = [cases.run(Path(__file__).parent / "inference_peers.py", name.replace("-", "_"),
-                              python, env=env, vrt=vrt, out=str(out), chip=args.chip, overlap=args.overlap,
-                              workers=args.workers, model=model) for _ in range(args.runs)]
-            rows[name] = runs
-            outputs[name] = (Path(runs[-1]["scores"]), runs[-1]["band"])
+        pythons = {name: venv.existing("run benchmarks/inference.py --setup") for name, venv in PEERS.items()}
+        rows = {name: [] for name in ("geolesson (uniform)", *PEERS)}
+        for _ in range(args.runs):  # ours and each peer once per round, as main() does
+            rows["geolesson (uniform)"].append(cases.run(
+                __file__, "inference", sys.executable, env=env, case="end2end", chip=args.chip,
+                overlap=args.overlap, chip_rows=args.chip_rows, workers=args.workers, output="float32",
+                blend="uniform", keep=str(ours_dir), threads=args.threads))
+            for name, python in pythons.items():
+                rows[name].append(cases.run(
+                    Path(__file__).parent / "inference_peers.py", name.replace("-", "_"), python, env=env,
+                    vrt=vrt, out=str(tmp / name), chip=args.chip, overlap=args.overlap,
+                    workers=args.workers, model=model))
+        outputs = {name: (Path(rows[name][-1]["scores"]), rows[name][-1]["band"]) for name in PEERS}
         med = {n: {k: statistics.median(r[k] for r in runs)
                    for k in ("chips", "seconds", "chips_per_s", "peak_rss_mib")}
                for n, runs in rows.items()}
@@ -402,8 +400,6 @@ def compare_peers(args, env: dict) -> None:
         for n, (path, band) in outputs.items():
             print(f"agreement with {n}: "
                   f"{agreement(ours_dir / 'prediction.tif', path, band, args.chip, args.overlap)}")
-
-
 
 
 def main() -> None:
