@@ -79,23 +79,33 @@ class PeakRSS:
     interpreter), and with ``pss=True`` also ``peak_pss``, the sum of their proportional
     set sizes (each shared page split between the processes sharing it: what the tree
     costs the machine), and ``peak_parent`` / ``peak_children`` (RSS). Read inside the
-    block, they are the peaks so far. PSS is sampled every ``pss_period`` seconds only:
-    reading it (``/proc/<pid>/smaps_rollup``) walks every mapping of each process, which
-    every 20 ms slowed the inference benchmark itself.
+    block, they are the peaks so far.
+
+    The sampler shares the machine with what it measures, so what costs it CPU is done
+    seldom: PSS every ``pss_period`` seconds, because reading it
+    (``/proc/<pid>/smaps_rollup``) walks the page tables of each process (6.8 ms for a
+    430 MiB process with torch loaded); the list of processes every ``tree_period``
+    seconds, because finding the children scans every process of the machine (1.2 ms).
+    With PSS every 0.1 s and the list every 20 ms, the sampler of a torch process and one
+    worker took 0.22-0.24 of a core, a ninth of this 2-core machine, beside the inference
+    benchmark's cases. A process that starts between two lists is sampled from the next.
 
     The sampler is a process of its own (:func:`sample_memory`, with psutil), not a
     thread: a thread here would take the GIL from the threads it measures (the model's,
     a stitcher's, a writer's). Its own memory is left out. Linux only."""
 
-    def __init__(self, period: float = 0.02, pss: bool = False, pss_period: float = 0.1):
+    def __init__(self, period: float = 0.02, pss: bool = False, pss_period: float = 0.5,
+                 tree_period: float = 0.5):
         self._period, self._pss = period, pss
         self._pss_every = max(1, round(pss_period / period))
+        self._tree_every = max(1, round(tree_period / period))
         self._sampler: subprocess.Popen | None = None
         self._final: dict | None = None
 
     def __enter__(self) -> PeakRSS:
         code = (f"import sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); import cases; "
-                f"cases.sample_memory({os.getpid()}, {self._period!r}, {self._pss!r}, {self._pss_every})")
+                f"cases.sample_memory({os.getpid()}, {self._period!r}, {self._pss!r}, {self._pss_every}, "
+                f"{self._tree_every})")
         self._sampler = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE,
                                          stdout=subprocess.PIPE, text=True)
         self._peaks()  # the first sample is taken
@@ -121,25 +131,27 @@ class PeakRSS:
     peak_children = property(lambda self: self._peaks()["children"])
 
 
-def sample_memory(pid: int, period: float, pss: bool, pss_every: int = 1) -> None:
+def sample_memory(pid: int, period: float, pss: bool, pss_every: int = 1, tree_every: int = 1) -> None:
     """The sampler process of :class:`PeakRSS`: samples ``pid`` and its descendants (not
-    itself) every ``period`` seconds (PSS, with ``pss``, every ``pss_every`` samples);
-    answers a line on stdin with the peaks so far, as a JSON line, and prints them once
-    more and ends when stdin closes."""
+    itself) every ``period`` seconds (PSS, with ``pss``, every ``pss_every`` samples; the
+    descendants are listed again every ``tree_every`` samples); answers a line on stdin
+    with the peaks so far, as a JSON line, and prints them once more and ends when stdin
+    closes."""
     import select
 
     import psutil
 
     me, parent = os.getpid(), psutil.Process(pid)
     peaks = dict.fromkeys(("rss", "pss", "parent", "children"), 0)
+    tree = []
     for sample in itertools.count():
+        if sample % tree_every == 0:
+            tree = [p for p in [parent, *parent.children(recursive=True)] if p.pid != me]
         rss = total_pss = children = 0
-        for p in [parent, *parent.children(recursive=True)]:
-            if p.pid == me:
-                continue
+        for p in tree:
             try:
                 info = p.memory_full_info() if pss and sample % pss_every == 0 else p.memory_info()
-            except psutil.Error:  # a worker that just exited
+            except psutil.Error:  # a worker that has exited since the list was made
                 continue
             rss, total_pss = rss + info.rss, total_pss + getattr(info, "pss", 0)
             if p.pid == pid:

@@ -44,10 +44,10 @@ and for all of them (end2end-quarter vs end2end) to show it does not grow with t
 Raster Vision 0.31 and geoai-py (benchmarks/inference_peers.py, in their own venvs) on the
 same scene, model, weights and chips, and compares the stitched probabilities pixel by pixel.
 Peak RSS is the whole process tree's (the process and its DataLoader workers, sampled every
-20 ms by a process of its own), which counts twice the pages a forked worker shares with its
-parent; peak PSS (each shared page split between its processes, sampled every 100 ms) is what
-the tree costs the machine. The quarter of
-the rows is always run, so that the flatness of both is printed. Speed depends on the
+20 ms by a process of its own, cases.PeakRSS), which counts twice the pages a forked worker
+shares with its parent; peak PSS (each shared page split between its processes, sampled every
+500 ms, which keeps the sampler near a twentieth of a core) is what the tree costs the machine.
+The quarter of the rows is always run, so that the flatness of both is printed. Speed depends on the
 allocator (model.predict's docstring): by default glibc returns the model's freed layer
 outputs (8 MiB each for a batch of 16 chips of 128 px through 8 channels) to the system after
 every batch, and the next batch takes fresh pages. --allocator runs every case, ours and the
