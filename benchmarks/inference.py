@@ -21,10 +21,10 @@ Cases, each run in a fresh process (cold GDAL cache, own peak RSS), medians prin
               read wait (the model's thread between its forward passes: waiting for a
               batch of chips, mostly), forward (the model's thread), forward cpu (that
               thread's CPU time in its forward passes: below forward when it waited for a
-              core; the model's own cost with --threads 1, part of it with more), stitch wait (the
-              stitcher waiting for predictions), stitch (blend and accumulate), write (the
-              writer thread's busy time), write wait (the stitcher waiting for the writer)
-              and cog (overviews and compression). The model's, the stitcher's and the
+              core; the model's own cost with --threads 1, part of it with more), stitch
+              wait (the stitcher waiting for predictions), stitch (blend and accumulate),
+              write (the writer thread's busy time), write wait (the stitcher waiting for
+              the writer) and cog (overviews and compression). The model's, the stitcher's and the
               writer's threads overlap: the stages do not add up to the whole
     stitch    write_cog alone (Stitcher, writer thread, COG conversion) over the same chips,
               each given the same constant probability: no reading, no model. A constant
@@ -46,9 +46,9 @@ same scene, model, weights and chips, and compares the stitched probabilities pi
 Peak RSS is the whole process tree's (the process and its DataLoader workers, sampled every
 20 ms by a process of its own, cases.PeakRSS), which counts twice the pages a forked worker
 shares with its parent; peak PSS (each shared page split between its processes, sampled every
-500 ms, which keeps the sampler near a twentieth of a core) is what the tree costs the machine.
-The quarter of the rows is always run, so that the flatness of both is printed. Speed depends on the
-allocator (model.predict's docstring): by default glibc returns the model's freed layer
+500 ms, which keeps the sampler near a twentieth of a core) is what the tree costs the
+machine. The quarter of the rows is always run, so that the flatness of both is printed.
+Speed depends on the allocator (model.predict's docstring): by default glibc returns the model's freed layer
 outputs (8 MiB each for a batch of 16 chips of 128 px through 8 channels) to the system after
 every batch, and the next batch takes fresh pages. --allocator runs every case, ours and the
 peers', with an allocator setting in the environment: glibc-tunables (GLIBC_TUNABLES: blocks
@@ -123,9 +123,9 @@ class ForwardTimer:
     ``torch.nn.Module`` that ``model.predict`` takes: ``seconds`` inside them, ``cpu`` the
     CPU time inside them of the thread that calls the model (with one torch thread,
     end2end's default ``--threads 1``, what the passes cost apart from waiting for a core;
-    with more, the other threads' share is not counted), ``between`` from the end of one to the start of the next
-    (in ``model.predict``'s thread: waiting for the next batch, the sigmoid, handing the
-    probabilities on)."""
+    with more, the other threads' share is not counted), ``between`` from the end of one to
+    the start of the next (in ``model.predict``'s thread: waiting for the next batch, the
+    sigmoid, handing the probabilities on)."""
 
     def __init__(self, net):
         self.seconds, self.cpu, self.between, self._t0, self._t1 = 0.0, 0.0, 0.0, 0.0, None
